@@ -1,0 +1,95 @@
+import { Migrator, sql, type Kysely } from 'kysely'
+import type { RecordedEvent } from '../domain/envelope.ts'
+import type { EventSource, Projection } from './projection.ts'
+
+export const CHECKPOINTS = 'checkpoints'
+
+/** Creates the projection's tables and the checkpoint table in `schema`. */
+export async function migrate (db: Kysely<any>, schema: string, projection: Projection): Promise<void> {
+  const scoped = db.withSchema(schema)
+  await scoped.schema.createTable(CHECKPOINTS).ifNotExists()
+    .addColumn('projection', 'text', c => c.primaryKey())
+    .addColumn('seq', 'bigint', c => c.notNull())
+    .addColumn('updated_at', 'timestamptz', c => c.notNull().defaultTo(sql`now()`))
+    .execute().catch(ignoreConcurrentCreate)
+  const migrator = new Migrator({
+    db: scoped,
+    migrationTableSchema: schema,
+    migrationTableName: `migrations_${projection.name}`,
+    migrationLockTableName: `migrations_${projection.name}_lock`,
+    provider: { getMigrations: async () => projection.migrations }
+  })
+  const { error } = await migrator.migrateToLatest()
+  if (error != null) throw error
+}
+
+function ignoreConcurrentCreate (err: any): void {
+  if (err?.code !== '23505' && err?.code !== '42P07') throw err
+}
+
+export async function readCheckpoint (db: Kysely<any>, schema: string, name: string): Promise<number> {
+  const row = await db.withSchema(schema).selectFrom(CHECKPOINTS).select('seq').where('projection', '=', name).executeTakeFirst()
+  return row?.seq ?? 0
+}
+
+/**
+ * Applies a batch and moves the checkpoint in one transaction. The checkpoint row is locked first,
+ * so events at or below it (a redelivery, a second projector, a rebuild swap) change nothing.
+ * Returns the new checkpoint.
+ */
+export async function applyBatch (db: Kysely<any>, schema: string, projection: Projection, events: RecordedEvent[]): Promise<number> {
+  return await db.transaction().execute(async trx => await applyInTransaction(trx, schema, projection, events))
+}
+
+export async function applyInTransaction (trx: Kysely<any>, schema: string, projection: Projection, events: RecordedEvent[]): Promise<number> {
+  const scoped = trx.withSchema(schema)
+  await scoped.insertInto(CHECKPOINTS).values({ projection: projection.name, seq: 0 })
+    .onConflict(oc => oc.column('projection').doNothing()).execute()
+  const { seq: checkpoint } = await scoped.selectFrom(CHECKPOINTS).select('seq')
+    .where('projection', '=', projection.name).forUpdate().executeTakeFirstOrThrow()
+  const fresh = events.filter(e => e.seq > checkpoint)
+  if (fresh.length === 0) return checkpoint
+  await projection.apply(scoped, fresh)
+  const seq = fresh[fresh.length - 1].seq
+  await scoped.updateTable(CHECKPOINTS).set({ seq, updated_at: sql`now()` }).where('projection', '=', projection.name).execute()
+  return seq
+}
+
+export interface ProjectorOptions {
+  db: Kysely<any>
+  schema: string
+  projection: Projection
+  source: EventSource
+  maxBatch?: number
+  onCheckpoint?: (name: string, seq: number) => void
+  log?: (level: 'info' | 'warn' | 'error', msg: string, extra?: object) => void
+}
+
+/**
+ * Runs one projection live: from its checkpoint, forever, batch by batch. Any failure (Postgres or
+ * NATS gone) restarts it from the checkpoint after a pause; that is also how it catches up after
+ * downtime. Call `run` only while holding the projection's lease.
+ */
+export async function runProjector (opts: ProjectorOptions, signal: AbortSignal): Promise<void> {
+  const { db, schema, projection, source, log = () => {} } = opts
+  let migrated = false
+  let delay = 100
+  while (!signal.aborted) {
+    try {
+      if (!migrated) { await migrate(db, schema, projection); migrated = true }
+      let checkpoint = await readCheckpoint(db, schema, projection.name)
+      opts.onCheckpoint?.(projection.name, checkpoint)
+      log('info', `projector ${projection.name} running from seq ${checkpoint + 1}`)
+      for await (const batch of source.readBatches({ fromSeq: checkpoint + 1, maxBatch: opts.maxBatch ?? 500, signal })) {
+        checkpoint = await applyBatch(db, schema, projection, batch)
+        opts.onCheckpoint?.(projection.name, checkpoint)
+        delay = 100
+      }
+    } catch (err: any) {
+      if (signal.aborted) break
+      log('warn', `projector ${projection.name} stopped: ${err?.message ?? err}; restarting from its checkpoint in ${delay} ms`)
+      await new Promise(resolve => setTimeout(resolve, delay))
+      delay = Math.min(delay * 2, 5_000)
+    }
+  }
+}

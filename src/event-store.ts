@@ -1,0 +1,207 @@
+import { randomUUID } from 'node:crypto'
+import type { NatsConnection } from '@nats-io/transport-node'
+import {
+  jetstream, jetstreamManager, DeliverPolicy, JetStreamApiError, StorageType,
+  type JetStreamClient, type JetStreamManager, type JsMsg
+} from '@nats-io/jetstream'
+import type { DomainEvent } from '../domain/decider.ts'
+import type { EventEnvelope, RecordedEvent } from '../domain/envelope.ts'
+import { upcast, currentSchemaVersion } from './upcast.ts'
+
+export interface AggregateRef { type: string, id: string }
+
+export interface AppendMeta {
+  /** same command id ⇒ appended once, however often it is retried (within the duplicate window) */
+  commandId: string
+  actor: string
+  now: string
+  correlationId?: string
+  causationId?: string | null
+}
+
+export interface LoadedAggregate {
+  events: RecordedEvent[]
+  version: number
+  /** stream sequence of the aggregate's last event, 0 when it has none: the append expectation */
+  lastSeq: number
+}
+
+export interface AppendResult {
+  events: RecordedEvent[]
+  /** true when the command had been appended before and nothing new was written */
+  duplicate: boolean
+  /** the stream sequence of the last event of this command */
+  seq: number
+}
+
+/** Another writer appended to the aggregate since it was read. */
+export class ConcurrencyError extends Error {
+  constructor (readonly aggregate: AggregateRef, readonly expectedVersion: number) {
+    super(`${aggregate.type} ${aggregate.id} was changed concurrently (expected version ${expectedVersion}); read it again and retry`)
+    this.name = 'ConcurrencyError'
+  }
+}
+
+const WRONG_LAST_SEQUENCE = 10071
+const STREAM_NOT_FOUND = 10059
+
+/** Subject tokens may not hold '.', '*', '>' or spaces; ids may (orchestration names have dots). */
+export function encodeToken (id: string): string {
+  return id.replace(/[^A-Za-z0-9_-]/g, c => '~' + c.charCodeAt(0).toString(16).padStart(2, '0'))
+}
+
+/**
+ * The event log: one JetStream stream per namespace, one subject per aggregate
+ * (`<ns>.events.<aggregate-type>.<id>`). Optimistic concurrency comes from JetStream's
+ * expected-last-subject-sequence, deduplication from the message id.
+ */
+export class EventStore {
+  readonly stream: string
+  readonly subjectPrefix: string
+  private constructor (
+    readonly nc: NatsConnection,
+    readonly js: JetStreamClient,
+    readonly jsm: JetStreamManager,
+    readonly namespace: string
+  ) {
+    this.stream = `${namespace}_events`
+    this.subjectPrefix = `${namespace}.events`
+  }
+
+  static async open (nc: NatsConnection, namespace: string, opts: { replicas?: number, duplicateWindowMs?: number } = {}): Promise<EventStore> {
+    const jsm = await jetstreamManager(nc, { timeout: 5_000 })
+    const store = new EventStore(nc, jetstream(nc, { timeout: 5_000 }), jsm, namespace)
+    const config = {
+      name: store.stream,
+      subjects: [`${store.subjectPrefix}.>`],
+      storage: StorageType.File,
+      num_replicas: opts.replicas ?? 1,
+      // dedup window in nanoseconds: a retried command within it appends nothing
+      duplicate_window: (opts.duplicateWindowMs ?? 10 * 60_000) * 1_000_000
+    }
+    try {
+      await jsm.streams.info(store.stream)
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError) || err.code !== STREAM_NOT_FOUND) throw err
+      try {
+        await jsm.streams.add(config)
+      } catch (addErr) {
+        // another node created it first
+        await jsm.streams.info(store.stream).catch(() => { throw addErr })
+      }
+    }
+    return store
+  }
+
+  subject (ref: AggregateRef): string {
+    return `${this.subjectPrefix}.${encodeToken(ref.type)}.${encodeToken(ref.id)}`
+  }
+
+  /** Sequence of the newest event in the whole log (0 when empty). */
+  async lastSeq (): Promise<number> {
+    const info = await this.jsm.streams.info(this.stream)
+    return info.state.last_seq
+  }
+
+  async load (ref: AggregateRef): Promise<LoadedAggregate> {
+    const subject = this.subject(ref)
+    const last = await this.jsm.streams.getMessage(this.stream, { last_by_subj: subject }).catch(err => {
+      if (err instanceof JetStreamApiError && err.code === 10037) return null // no message found
+      throw err
+    })
+    if (last == null) return { events: [], version: 0, lastSeq: 0 }
+    const events: RecordedEvent[] = []
+    for await (const e of this.read({ fromSeq: 1, toSeq: last.seq, subject })) events.push(e)
+    return { events, version: events.length === 0 ? 0 : events[events.length - 1].version, lastSeq: last.seq }
+  }
+
+  /**
+   * Appends a command's events after `expected` (what `load` returned). On NATS 2.9 there is no
+   * atomic batch, so each event is published expecting the previous one's sequence: a concurrent
+   * writer can only ever make the first one fail. Commands here produce one event in practice.
+   */
+  async append (ref: AggregateRef, expected: Pick<LoadedAggregate, 'version' | 'lastSeq'>, events: DomainEvent[], meta: AppendMeta): Promise<AppendResult> {
+    const subject = this.subject(ref)
+    const correlationId = meta.correlationId ?? meta.commandId
+    let lastSeq = expected.lastSeq
+    let duplicate = false
+    const recorded: RecordedEvent[] = []
+    for (const [i, event] of events.entries()) {
+      const envelope: EventEnvelope = {
+        id: randomUUID(),
+        type: event.type,
+        schema_version: currentSchemaVersion(event.type),
+        aggregate_type: ref.type,
+        aggregate_id: ref.id,
+        version: expected.version + i + 1,
+        timestamp: meta.now,
+        actor: meta.actor,
+        correlation_id: correlationId,
+        causation_id: meta.causationId ?? null,
+        command_id: meta.commandId,
+        data: event.data
+      }
+      let ack
+      try {
+        ack = await this.js.publish(subject, JSON.stringify(envelope), {
+          msgID: `${meta.commandId}:${i}`,
+          expect: { lastSubjectSequence: lastSeq }
+        })
+      } catch (err) {
+        if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) throw new ConcurrencyError(ref, expected.version)
+        throw err
+      }
+      duplicate ||= ack.duplicate
+      lastSeq = ack.seq
+      recorded.push({ ...envelope, seq: ack.seq })
+    }
+    return { events: recorded, duplicate, seq: lastSeq }
+  }
+
+  /**
+   * Reads the log in order from `fromSeq` (inclusive), optionally limited to one subject filter,
+   * up to `toSeq` when given, else forever (live). An ordered consumer: fast and gap-free.
+   */
+  async * read (opts: { fromSeq: number, toSeq?: number, subject?: string, signal?: AbortSignal }): AsyncGenerator<RecordedEvent> {
+    for await (const batch of this.readBatches({ ...opts, maxBatch: 1 })) yield * batch
+  }
+
+  /**
+   * Like `read`, but hands out what has arrived in batches (up to `maxBatch`), so a projector can
+   * write many events in one transaction. Ends at `toSeq`, or never when it is absent.
+   */
+  async * readBatches (opts: { fromSeq: number, toSeq?: number, subject?: string, maxBatch: number, signal?: AbortSignal }): AsyncGenerator<RecordedEvent[]> {
+    const { fromSeq, toSeq, maxBatch, signal } = opts
+    if (toSeq != null && toSeq < fromSeq) return
+    const consumer = await this.js.consumers.get(this.stream, {
+      filter_subjects: opts.subject ?? `${this.subjectPrefix}.>`,
+      deliver_policy: fromSeq <= 1 ? DeliverPolicy.All : DeliverPolicy.StartSequence,
+      ...(fromSeq > 1 ? { opt_start_seq: fromSeq } : {})
+    })
+    const messages = await consumer.consume({ max_messages: Math.max(256, Math.min(maxBatch * 2, 4096)) })
+    const onAbort = (): void => { void messages.close() }
+    signal?.addEventListener('abort', onAbort)
+    let batch: RecordedEvent[] = []
+    try {
+      if (signal?.aborted) return
+      for await (const m of messages) {
+        const event = this.decode(m)
+        batch.push(event)
+        const done = toSeq != null && event.seq >= toSeq
+        if (done || batch.length >= maxBatch || m.info.pending === 0) {
+          yield batch
+          batch = []
+        }
+        if (done) break
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+      await messages.close()
+    }
+  }
+
+  private decode (m: JsMsg): RecordedEvent {
+    const envelope = m.json<EventEnvelope>()
+    return upcast({ ...envelope, seq: m.seq })
+  }
+}

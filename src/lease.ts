@@ -1,0 +1,57 @@
+import { randomUUID } from 'node:crypto'
+import type { NatsConnection } from '@nats-io/transport-node'
+import { Kvm, type KV } from '@nats-io/kv'
+
+/**
+ * Leases in a NATS KV bucket: whoever creates the key holds it and renews it by revision; the
+ * bucket's max age expires a lease whose holder died. One active projector (or engine) per name
+ * across every node.
+ */
+export class Leases {
+  readonly holder = randomUUID()
+  private constructor (private readonly kv: KV, readonly ttlMs: number) {}
+
+  static async open (nc: NatsConnection, namespace: string, ttlMs: number, replicas = 1): Promise<Leases> {
+    const kvm = new Kvm(nc)
+    const kv = await kvm.create(`${namespace}_leases`, { ttl: ttlMs, history: 1, replicas })
+    return new Leases(kv, ttlMs)
+  }
+
+  /**
+   * Holds `name` while `run` is active. `run` gets a signal that aborts when the lease is lost;
+   * when `run` returns or throws, the lease is released. Resolves when `stop` aborts.
+   */
+  async hold (name: string, stop: AbortSignal, run: (lost: AbortSignal) => Promise<void>, onError: (err: unknown) => void = () => {}): Promise<void> {
+    const key = name.replace(/[^A-Za-z0-9_=-]/g, '_')
+    const pause = async (ms: number): Promise<void> => await new Promise(resolve => {
+      const t = setTimeout(resolve, ms)
+      stop.addEventListener('abort', () => { clearTimeout(t); resolve() }, { once: true })
+    })
+    while (!stop.aborted) {
+      let revision: number
+      try {
+        revision = await this.kv.create(key, this.holder)
+      } catch (err: any) {
+        if (!/wrong last sequence|key exists/i.test(String(err?.message))) onError(err)
+        await pause(Math.max(100, this.ttlMs / 4))
+        continue
+      }
+      const lost = new AbortController()
+      const onStop = (): void => lost.abort()
+      stop.addEventListener('abort', onStop, { once: true })
+      const renew = setInterval(() => {
+        this.kv.update(key, this.holder, revision).then(r => { revision = r }, () => lost.abort())
+      }, Math.max(50, this.ttlMs / 3))
+      try {
+        await run(lost.signal)
+      } catch (err) {
+        onError(err)
+      } finally {
+        clearInterval(renew)
+        stop.removeEventListener('abort', onStop)
+        await this.kv.delete(key, { previousSeq: revision }).catch(() => {})
+      }
+      if (!stop.aborted) await pause(100)
+    }
+  }
+}
