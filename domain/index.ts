@@ -1,5 +1,6 @@
 // The domain's public surface for src/, projections/ and the data dictionary.
 export * from './decider.ts'
+export * from './envelope.ts'
 export * from './command.ts'
 export * from './canonical.ts'
 export * from './keywords.ts'

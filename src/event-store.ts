@@ -44,10 +44,15 @@ export class ConcurrencyError extends Error {
 
 const WRONG_LAST_SEQUENCE = 10071
 const STREAM_NOT_FOUND = 10059
+const NO_MESSAGE_FOUND = 10037
 
 /** Subject tokens may not hold '.', '*', '>' or spaces; ids may (orchestration names have dots). */
 export function encodeToken (id: string): string {
-  return id.replace(/[^A-Za-z0-9_-]/g, c => '~' + c.charCodeAt(0).toString(16).padStart(2, '0'))
+  // '~xx' for code units up to 0xff, '~uxxxx' above: fixed widths keep the encoding injective
+  return id.replace(/[^A-Za-z0-9_-]/g, c => {
+    const code = c.charCodeAt(0)
+    return code <= 0xff ? '~' + code.toString(16).padStart(2, '0') : '~u' + code.toString(16).padStart(4, '0')
+  })
 }
 
 /**
@@ -103,10 +108,24 @@ export class EventStore {
     return info.state.last_seq
   }
 
+  /** Sequence of the newest event on subjects matching `filter` (wildcards allowed), 0 when none. */
+  async lastSeqOf (filter: string): Promise<number> {
+    const last = await this.jsm.streams.getMessage(this.stream, { last_by_subj: filter }).catch(err => {
+      if (err instanceof JetStreamApiError && err.code === NO_MESSAGE_FOUND) return null
+      throw err
+    })
+    return last?.seq ?? 0
+  }
+
+  /** Subject filter for every aggregate of one type. */
+  typeFilter (aggregateType: string): string {
+    return `${this.subjectPrefix}.${encodeToken(aggregateType)}.>`
+  }
+
   async load (ref: AggregateRef): Promise<LoadedAggregate> {
     const subject = this.subject(ref)
     const last = await this.jsm.streams.getMessage(this.stream, { last_by_subj: subject }).catch(err => {
-      if (err instanceof JetStreamApiError && err.code === 10037) return null // no message found
+      if (err instanceof JetStreamApiError && err.code === NO_MESSAGE_FOUND) return null
       throw err
     })
     if (last == null) return { events: [], version: 0, lastSeq: 0 }
@@ -172,7 +191,7 @@ export class EventStore {
    */
   async * readBatches (opts: { fromSeq: number, toSeq?: number, subject?: string, maxBatch: number, signal?: AbortSignal }): AsyncGenerator<RecordedEvent[]> {
     const { fromSeq, toSeq, maxBatch, signal } = opts
-    if (toSeq != null && toSeq < fromSeq) return
+    if ((toSeq != null && toSeq < fromSeq) || signal?.aborted === true) return
     const consumer = await this.js.consumers.get(this.stream, {
       filter_subjects: opts.subject ?? `${this.subjectPrefix}.>`,
       deliver_policy: fromSeq <= 1 ? DeliverPolicy.All : DeliverPolicy.StartSequence,
@@ -181,10 +200,14 @@ export class EventStore {
     const messages = await consumer.consume({ max_messages: Math.max(256, Math.min(maxBatch * 2, 4096)) })
     const onAbort = (): void => { void messages.close() }
     signal?.addEventListener('abort', onAbort)
+    // Aborted while the consumer was being set up: close it and let the loop below end. Never
+    // return before iterating: the iterator only finishes closing while it is iterated, so
+    // `await messages.close()` on a never-iterated one hangs forever.
+    if (signal?.aborted === true) onAbort()
     let batch: RecordedEvent[] = []
     try {
-      if (signal?.aborted) return
       for await (const m of messages) {
+        if (signal?.aborted === true) break
         const event = this.decode(m)
         batch.push(event)
         const done = toSeq != null && event.seq >= toSeq

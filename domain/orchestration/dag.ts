@@ -35,7 +35,8 @@ export function validateSteps (steps: StepLink[]): Problem[] {
 
 /**
  * Each back edge of a depth-first search over `after` links is one cycle. Self links and unknown
- * ids were reported above and are skipped; a duplicate id's links count under its first occurrence.
+ * ids were reported above and are skipped; an id names its first occurrence, so a duplicate's own
+ * links are left out (the duplicate is already reported).
  */
 function findCycles (steps: StepLink[], firstIndex: Map<string, number>): Problem[] {
   const problems: Problem[] = []
@@ -46,11 +47,11 @@ function findCycles (steps: StepLink[], firstIndex: Map<string, number>): Proble
     state.set(i, 'open')
     stack.push(i)
     const step = steps[i]
-    ;(step.after ?? []).forEach((dep, j) => {
+    ;(step.after ?? []).forEach(dep => {
       const d = firstIndex.get(dep)
       if (d === undefined || d === i) return
       if (state.get(d) === 'open') {
-        problems.push({ path: `/steps/${i}/after/${j}`, message: `cycle: ${describeCycle(stack.slice(stack.indexOf(d)), steps)}` })
+        problems.push(cycleProblem(stack.slice(stack.indexOf(d)), steps))
       } else if (!state.has(d)) {
         visit(d)
       }
@@ -64,14 +65,17 @@ function findCycles (steps: StepLink[], firstIndex: Map<string, number>): Proble
 }
 
 /**
- * `chain` runs along `after` links (each entry comes after the next). Named in run order,
- * starting from the step that is earliest in the body: `a → b → c → a`.
+ * `chain` runs along `after` links (each entry comes after the next, the last after the first).
+ * Named in run order from the step earliest in the body, `a → b → c → a`; the path points at the
+ * `after` entry of that first step that closes the loop.
  */
-function describeCycle (chain: number[], steps: StepLink[]): string {
+function cycleProblem (chain: number[], steps: StepLink[]): Problem {
   const runOrder = [...chain].reverse()
   const start = runOrder.indexOf(Math.min(...runOrder))
-  const rotated = [...runOrder.slice(start), ...runOrder.slice(0, start)]
-  return [...rotated, rotated[0]].map(i => steps[i].id).join(' → ')
+  const ids = [...runOrder.slice(start), ...runOrder.slice(0, start)].map(i => steps[i].id)
+  const first = steps[runOrder[start]]
+  const j = (first.after as string[]).indexOf(ids[ids.length - 1]) // in a cycle, so it has `after`
+  return { path: `/steps/${runOrder[start]}/after/${j}`, message: `cycle: ${[...ids, ids[0]].join(' → ')}` }
 }
 
 /**

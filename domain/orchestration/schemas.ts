@@ -76,8 +76,8 @@ export const actionSchema = {
   type: 'object',
   description: 'What a step does, chosen by `type`',
   discriminator: { propertyName: 'type' },
-  oneOf: [shellActionSchema, httpActionSchema, orchestrationActionSchema],
-  required: ['type']
+  // strict mode: each branch states `type` as a const and requires it (see the action schemas)
+  oneOf: [shellActionSchema, httpActionSchema, orchestrationActionSchema]
 }
 
 export const paramSchema = {

@@ -1,18 +1,12 @@
 // Given/when/then specifications for deciders (after Emmett's DeciderSpecification):
 //   spec(decider, t).given(events).when(command).then(expectedEvents)
 //   spec(decider, t).given(events).when(command).thenThrows('conflict', /different/)
-// `t` is the tap test the assertions belong to.
+// `t` is the tap test the assertions belong to. The builder has a `then` method, so never
+// `await` it or return it from an async function before calling `then`/`thenThrows`.
+import type { Test } from 'tap'
 import { DomainError, fold, type Decider, type DomainErrorKind, type DomainEvent } from '../../domain/decider.ts'
 
-interface Asserter {
-  same: (found: unknown, wanted: unknown, message?: string) => unknown
-  equal: (found: unknown, wanted: unknown, message?: string) => unknown
-  match: (found: unknown, pattern: unknown, message?: string) => unknown
-  fail: (message?: string) => unknown
-  type: (found: unknown, type: any, message?: string) => unknown
-}
-
-export function spec<S, C, E extends DomainEvent> (decider: Decider<S, C, E>, t: Asserter) {
+export function spec<S, C, E extends DomainEvent> (decider: Decider<S, C, E>, t: Test) {
   return {
     given (events: E[]) {
       return {

@@ -1,0 +1,99 @@
+import { pino, type Logger } from 'pino'
+import type { FastifyInstance } from 'fastify'
+import type { Config } from './config.ts'
+import { connectNats } from './nats.ts'
+import { EventStore } from './event-store.ts'
+import { openDatabase } from './db.ts'
+import { Leases } from './lease.ts'
+import { Health } from './health.ts'
+import { ProjectionWatcher } from './read-your-writes.ts'
+import { Tokens } from './auth/tokens.ts'
+import { Revocations } from './auth/revocations.ts'
+import { ensureBootstrapKey } from './auth/bootstrap.ts'
+import { keyFromEnvOrFile } from './secrets.ts'
+import { buildApp } from './http/app.ts'
+import { PROJECTIONS } from '../projections/index.ts'
+import { migrate, runProjector } from '../projections/runtime.ts'
+
+export interface RunningNode {
+  config: Config
+  store: EventStore
+  app?: FastifyInstance
+  /** base URL of the API when this node serves it */
+  url?: string
+  /** the generated admin key when this start created one (printed once) */
+  generatedApiKey?: string
+  log: Logger
+  stop: () => Promise<void>
+}
+
+/** Starts the roles the config asks for against NATS and Postgres; `stop` undoes it all. */
+export async function startNode (config: Config, opts: { log?: Logger, listen?: boolean } = {}): Promise<RunningNode> {
+  const log = opts.log ?? pino({ level: config.logLevel, base: { ns: config.namespace } })
+  const stop = new AbortController()
+  log.info({ nats: config.natsServers, roles: config.roles }, 'connecting to NATS')
+  const nc = await connectNats(config.natsServers, `dimensigon-${config.namespace}`)
+  const store = await EventStore.open(nc, config.namespace, { replicas: config.replicas })
+  const database = await openDatabase(config.databaseUrl, config.namespace)
+  const { db, schema } = database
+  for (const p of PROJECTIONS) await migrate(db, schema, p)
+
+  const leases = await Leases.open(nc, config.namespace, config.leaseTtlMs, config.replicas)
+  const watcher = new ProjectionWatcher(db, schema, PROJECTIONS.map(p => p.name))
+  const health = new Health(nc, db, msg => log.warn(msg))
+  health.start()
+  const running: Array<Promise<void>> = []
+
+  if (config.roles.includes('projector')) {
+    for (const projection of PROJECTIONS) {
+      running.push(leases.hold(`projector.${projection.name}`, stop.signal, async lost => {
+        log.info(`projector ${projection.name}: lease taken`)
+        await runProjector({
+          db,
+          schema,
+          projection,
+          source: store,
+          onCheckpoint: (name, seq) => watcher.advance(name, seq),
+          log: (level, msg) => log[level](msg)
+        }, lost)
+      }, err => log.warn({ err }, `projector ${projection.name}: lease trouble`)))
+    }
+  }
+
+  let app: FastifyInstance | undefined
+  let url: string | undefined
+  let generatedApiKey: string | undefined
+  const revocations = new Revocations(store, msg => log.warn(msg))
+  if (config.roles.includes('api')) {
+    revocations.start()
+    generatedApiKey = await ensureBootstrapKey(store, config.bootstrapApiKey)
+    if (generatedApiKey != null) {
+      log.warn('no API key existed: created an admin key, shown this once. Exchange it for a token at POST /api/v1.0/auth/token')
+      process.stdout.write(`\n  Admin API key (store it now, it is not shown again):\n  ${generatedApiKey}\n\n`)
+    }
+    const tokens = new Tokens(keyFromEnvOrFile(config.jwtSecret, config.dataDir, 'jwt.key'), config.tokenTtlSeconds)
+    app = await buildApp({ config, store, db, schema, tokens, revocations, watcher, health, logger: log })
+    if (opts.listen !== false) {
+      url = await app.listen({ port: config.port, host: config.host })
+      log.info(`API listening on ${url}`)
+    }
+  }
+
+  return {
+    config,
+    store,
+    app,
+    url,
+    generatedApiKey,
+    log,
+    stop: async () => {
+      stop.abort()
+      await app?.close()
+      revocations.close()
+      health.stop()
+      await Promise.allSettled(running)
+      await nc.drain().catch(() => {})
+      await database.close()
+    }
+  }
+}
