@@ -23,9 +23,12 @@ export class Leases {
    */
   async hold (name: string, stop: AbortSignal, run: (lost: AbortSignal) => Promise<void>, onError: (err: unknown) => void = () => {}): Promise<void> {
     const key = name.replace(/[^A-Za-z0-9_=-]/g, '_')
+    // removes its abort listener when the timer fires: a waiting holder pauses forever, and must
+    // not pile up a listener per retry on `stop`
     const pause = async (ms: number): Promise<void> => await new Promise(resolve => {
-      const t = setTimeout(resolve, ms)
-      stop.addEventListener('abort', () => { clearTimeout(t); resolve() }, { once: true })
+      const done = (): void => { clearTimeout(t); stop.removeEventListener('abort', done); resolve() }
+      const t = setTimeout(done, ms)
+      stop.addEventListener('abort', done, { once: true })
     })
     while (!stop.aborted) {
       let revision: number

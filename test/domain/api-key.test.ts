@@ -1,5 +1,5 @@
 import t from 'tap'
-import { spec } from './spec.ts'
+import { spec } from '../helpers/spec.ts'
 import { fold } from '../../domain/decider.ts'
 import { apiKeyDecider as decider, type ApiKeyCommand, type ApiKeyEvent } from '../../domain/api-key/decider.ts'
 

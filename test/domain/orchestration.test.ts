@@ -1,5 +1,5 @@
 import t from 'tap'
-import { spec } from './spec.ts'
+import { spec } from '../helpers/spec.ts'
 import { contractExample } from './fixtures/contract-example.ts'
 import { fold } from '../../domain/decider.ts'
 import {
