@@ -191,7 +191,8 @@ export class EventStore {
    */
   async * readBatches (opts: { fromSeq: number, toSeq?: number, subject?: string, maxBatch: number, signal?: AbortSignal }): AsyncGenerator<RecordedEvent[]> {
     const { fromSeq, toSeq, maxBatch, signal } = opts
-    if ((toSeq != null && toSeq < fromSeq) || signal?.aborted === true) return
+    const aborted = (): boolean => signal?.aborted === true
+    if ((toSeq != null && toSeq < fromSeq) || aborted()) return
     const consumer = await this.js.consumers.get(this.stream, {
       filter_subjects: opts.subject ?? `${this.subjectPrefix}.>`,
       deliver_policy: fromSeq <= 1 ? DeliverPolicy.All : DeliverPolicy.StartSequence,
@@ -203,11 +204,11 @@ export class EventStore {
     // Aborted while the consumer was being set up: close it and let the loop below end. Never
     // return before iterating: the iterator only finishes closing while it is iterated, so
     // `await messages.close()` on a never-iterated one hangs forever.
-    if (signal?.aborted === true) onAbort()
+    if (aborted()) onAbort()
     let batch: RecordedEvent[] = []
     try {
       for await (const m of messages) {
-        if (signal?.aborted === true) break
+        if (aborted()) break
         const event = this.decode(m)
         batch.push(event)
         const done = toSeq != null && event.seq >= toSeq

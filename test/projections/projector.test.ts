@@ -25,17 +25,26 @@ const { db, schema } = services.database
 const T0 = Date.parse('2025-03-12T14:00:00.000Z')
 const at = (n: number): string => new Date(T0 + n * 1000).toISOString()
 
-/** Appends events and remembers each aggregate's expectation, so no load is needed. */
+/**
+ * Appends events and remembers each aggregate's expectation, so no load is needed. Appends are
+ * queued in call order, so several scenarios may write at once without racing each other.
+ */
 class Writer {
   private readonly expect = new Map<string, { version: number, lastSeq: number }>()
+  private tail: Promise<unknown> = Promise.resolve()
   n = 0
   constructor (readonly store: EventStore) {}
   async append (ref: AggregateRef, event: DomainEvent, actor = 'tester'): Promise<RecordedEvent> {
-    const key = `${ref.type}/${ref.id}`
-    const expected = this.expect.get(key) ?? { version: 0, lastSeq: 0 }
-    const res = await this.store.append(ref, expected, [event], { commandId: randomUUID(), actor, now: at(this.n++) })
-    this.expect.set(key, { version: expected.version + 1, lastSeq: res.seq })
-    return res.events[0]
+    const run = async (): Promise<RecordedEvent> => {
+      const key = `${ref.type}/${ref.id}`
+      const expected = this.expect.get(key) ?? { version: 0, lastSeq: 0 }
+      const res = await this.store.append(ref, expected, [event], { commandId: randomUUID(), actor, now: at(this.n++) })
+      this.expect.set(key, { version: expected.version + 1, lastSeq: res.seq })
+      return res.events[0]
+    }
+    const result = this.tail.then(run, run)
+    this.tail = result.catch(() => {})
+    return await result
   }
 }
 
@@ -252,7 +261,7 @@ t.test('runProjector builds the three read models', async t => {
     t.equal(o.archived, e.archived, `${o.name} archived`)
     t.equal(o.description, `${o.name} v${e.latest}`, `${o.name} description of the latest version`)
   }
-  const wd = orchs.find(o => o.name === 'web.deploy')
+  const wd = orchs.find(o => o.name === 'web.deploy')!
   t.match(wd, { latest_version: 2, description: null, archived: true, created_by: 'carol', seq: archived.seq })
   t.equal(new Date(wd.archived_at).toISOString(), '2025-04-03T10:00:00.000Z')
   t.equal(new Date(wd.created_at).toISOString(), '2025-04-01T10:00:00.000Z')
@@ -281,7 +290,7 @@ t.test('runProjector builds the three read models', async t => {
     t.equal(k.secret_hash, `hash-${k.id}`)
     t.same(k.scopes, ['orchestrations:read', 'executions:write'])
   }
-  const ks = keys.find(k => k.id === 'k-special')
+  const ks = keys.find(k => k.id === 'k-special')!
   t.match(ks, { name: 'ci', scopes: ['admin'], rate_limits: { quota: '1/day' }, secret_hash: 'sha256:abc', created_by: 'root' })
   t.equal(new Date(ks.revoked_at).toISOString(), '2025-04-05T00:00:00.000Z')
 
@@ -291,7 +300,7 @@ t.test('runProjector builds the three read models', async t => {
   const log = await allEvents()
   t.same(audit.map(a => [a.event_id, a.type, a.aggregate_type, a.aggregate_id, a.version, a.actor, new Date(a.timestamp).toISOString(), a.correlation_id, a.causation_id]),
     log.map(e => [e.id, e.type, e.aggregate_type, e.aggregate_id, e.version, e.actor, e.timestamp, e.correlation_id, e.causation_id]))
-  const created = audit.find(a => a.aggregate_id === 'k-special' && a.type === 'api_key.created')
+  const created = audit.find(a => a.aggregate_id === 'k-special' && a.type === 'api_key.created')!
   t.equal(created.data.secret_hash, '***', 'secret hashes never reach the audit trail')
   t.equal(created.data.name, 'ci')
   t.notOk(JSON.stringify(audit.map(a => a.data)).includes('secret-token'), 'nor tokens')

@@ -20,17 +20,26 @@ const { db, schema } = services.database
 const T0 = Date.parse('2025-03-12T14:00:00.000Z')
 const at = (n: number): string => new Date(T0 + n * 1000).toISOString()
 
-/** Appends events and remembers each aggregate's expectation, so no load is needed. */
+/**
+ * Appends events and remembers each aggregate's expectation, so no load is needed. Appends are
+ * queued in call order, so several scenarios may write at once without racing each other.
+ */
 class Writer {
   private readonly expect = new Map<string, { version: number, lastSeq: number }>()
+  private tail: Promise<unknown> = Promise.resolve()
   n = 0
   constructor (readonly store: EventStore) {}
   async append (ref: AggregateRef, event: DomainEvent, actor = 'tester'): Promise<RecordedEvent> {
-    const key = `${ref.type}/${ref.id}`
-    const expected = this.expect.get(key) ?? { version: 0, lastSeq: 0 }
-    const res = await this.store.append(ref, expected, [event], { commandId: randomUUID(), actor, now: at(this.n++) })
-    this.expect.set(key, { version: expected.version + 1, lastSeq: res.seq })
-    return res.events[0]
+    const run = async (): Promise<RecordedEvent> => {
+      const key = `${ref.type}/${ref.id}`
+      const expected = this.expect.get(key) ?? { version: 0, lastSeq: 0 }
+      const res = await this.store.append(ref, expected, [event], { commandId: randomUUID(), actor, now: at(this.n++) })
+      this.expect.set(key, { version: expected.version + 1, lastSeq: res.seq })
+      return res.events[0]
+    }
+    const result = this.tail.then(run, run)
+    this.tail = result.catch(() => {})
+    return await result
   }
 }
 
