@@ -25,6 +25,10 @@ export interface Config {
   logLevel: string
   /** how long a projector lease lives without renewal */
   leaseTtlMs: number
+  heartbeatMs: number
+  /** an agent silent this long is offline, and what it was running has failed */
+  agentTimeoutMs: number
+  agentConcurrency: number
 }
 
 /** Namespaces name NATS streams, KV buckets and a Postgres schema, so they must be safe in all three. */
@@ -60,7 +64,10 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     replicas: Number(env.DM_STREAM_REPLICAS ?? 1),
     tokenTtlSeconds: Number(env.DM_TOKEN_TTL_S ?? 900),
     logLevel: env.DM_LOG_LEVEL ?? 'info',
-    leaseTtlMs: Number(env.DM_LEASE_TTL_MS ?? 10_000)
+    leaseTtlMs: Number(env.DM_LEASE_TTL_MS ?? 10_000),
+    heartbeatMs: Number(env.DM_HEARTBEAT_MS ?? 2_000),
+    agentTimeoutMs: Number(env.DM_AGENT_TIMEOUT_MS ?? 10_000),
+    agentConcurrency: Number(env.DM_AGENT_CONCURRENCY ?? 64)
   }
 }
 

@@ -57,6 +57,10 @@ export async function openDatabase (url: string, schema: string, opts: { max?: n
   const pool = new pg.Pool({ ...clientConfig(url), max: opts.max ?? 10 })
   // an idle client losing its connection (Postgres restarted) must not crash the process
   pool.on('error', () => {})
+  // nor a checked-out one: pg emits 'error' on the client as well as failing its query, and the
+  // pool only listens while the client is idle. The query's own error still reaches the caller
+  // (→ 503), and the pool discards the broken client when it is released.
+  pool.on('connect', client => { client.on('error', () => {}) })
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) })
   await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(db).catch(async err => {
     if (err?.code !== '23505' && err?.code !== '42P06') throw err // concurrent create

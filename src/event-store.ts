@@ -212,7 +212,10 @@ export class EventStore {
         const event = this.decode(m)
         batch.push(event)
         const done = toSeq != null && event.seq >= toSeq
-        if (done || batch.length >= maxBatch || m.info.pending === 0) {
+        // hand the batch out when the server has nothing more and nothing else is buffered here
+        // (`info.pending` was the server's count when this message left it: a reader that is
+        // behind holds many messages that each say 0, and must not write them one by one)
+        if (done || batch.length >= maxBatch || (m.info.pending === 0 && messages.getPending() === 0)) {
           yield batch
           batch = []
         }

@@ -14,6 +14,11 @@ import { keyFromEnvOrFile } from './secrets.ts'
 import { buildApp } from './http/app.ts'
 import { PROJECTIONS } from '../projections/index.ts'
 import { migrate, runProjector } from '../projections/runtime.ts'
+import { TaskBus } from './tasks.ts'
+import { Heartbeats } from './heartbeats.ts'
+import { Engine } from './engine/engine.ts'
+import { Agent } from './agent/agent.ts'
+import { resolveSecrets } from './vault/resolver.ts'
 
 export interface RunningNode {
   config: Config
@@ -60,6 +65,31 @@ export async function startNode (config: Config, opts: { log?: Logger, listen?: 
     }
   }
 
+  const heartbeats = await Heartbeats.open(nc, config.namespace, { intervalMs: config.heartbeatMs, timeoutMs: config.agentTimeoutMs, replicas: config.replicas })
+  const bus = await TaskBus.open(nc, config.namespace, config.replicas)
+  if (config.roles.includes('engine')) {
+    const engine = new Engine({ store, bus, heartbeats, log })
+    running.push(leases.hold('engine', stop.signal, async lost => {
+      log.info('engine: lease taken')
+      await engine.run(lost)
+    }, err => log.warn({ err }, 'engine: stopped with an error; restarting from the log')))
+  }
+  let agent: Agent | undefined
+  if (config.roles.includes('agent')) {
+    agent = new Agent({
+      store,
+      bus,
+      heartbeats,
+      nc,
+      name: config.agentName,
+      groups: config.agentGroups,
+      resolveSecrets: async req => await resolveSecrets(nc, config.namespace, req),
+      log,
+      concurrency: config.agentConcurrency
+    })
+    await agent.start()
+  }
+
   let app: FastifyInstance | undefined
   let url: string | undefined
   let generatedApiKey: string | undefined
@@ -72,7 +102,8 @@ export async function startNode (config: Config, opts: { log?: Logger, listen?: 
       process.stdout.write(`\n  Admin API key (store it now, it is not shown again):\n  ${generatedApiKey}\n\n`)
     }
     const tokens = new Tokens(keyFromEnvOrFile(config.jwtSecret, config.dataDir, 'jwt.key'), config.tokenTtlSeconds)
-    app = await buildApp({ config, store, db, schema, tokens, revocations, watcher, health, logger: log })
+    await heartbeats.watch()
+    app = await buildApp({ config, store, db, schema, tokens, revocations, watcher, health, heartbeats, logger: log })
     if (opts.listen !== false) {
       url = await app.listen({ port: config.port, host: config.host })
       log.info(`API listening on ${url}`)
@@ -88,6 +119,7 @@ export async function startNode (config: Config, opts: { log?: Logger, listen?: 
     log,
     stop: async () => {
       stop.abort()
+      await agent?.stop()
       await app?.close()
       revocations.close()
       health.stop()

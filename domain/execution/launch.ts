@@ -51,10 +51,10 @@ export function resolveParams (declared: Record<string, ParamDef>, given: Record
   const params: Record<string, unknown> = {}
   const problems: Problem[] = []
   for (const name of Object.keys(given)) {
-    if (!(name in declared)) problems.push({ path: `/params/${name}`, message: `is not a declared param (declared: ${Object.keys(declared).join(', ') || 'none'})` })
+    if (!Object.hasOwn(declared, name)) problems.push({ path: `/params/${name}`, message: `is not a declared param (declared: ${Object.keys(declared).join(', ') || 'none'})` })
   }
   for (const [name, def] of Object.entries(declared)) {
-    const value = name in given ? given[name] : def.default
+    const value = Object.hasOwn(given, name) ? given[name] : def.default
     if (value === undefined) {
       if (def.required === true) problems.push({ path: `/params/${name}`, message: 'is required' })
       continue

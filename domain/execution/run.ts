@@ -33,7 +33,7 @@ export interface Slot {
 
 export interface ExecutionState {
   launch: ExecutionLaunched
-  /** `${step_id}\u0000${server}` → slot */
+  /** `${step_id}\u001f${server}` → slot (jsonb refuses \u0000) */
   slots: Record<string, Slot>
   cancelRequested: boolean
   completed: boolean
@@ -50,7 +50,7 @@ export type Decision =
   | { type: 'stop', step_id: string, server: string, attempt: number, kind: RunKind }
   | { type: 'complete', status: 'succeeded' | 'failed' | 'cancelled', undo_status: UndoStatus | null }
 
-export const slotKey = (stepId: string, server: string): string => `${stepId}\u0000${server}`
+export const slotKey = (stepId: string, server: string): string => `${stepId}\u001f${server}`
 
 const TERMINAL: StepRunStatus[] = ['succeeded', 'skipped', 'cancelled', 'undone']
 
@@ -124,9 +124,11 @@ export function evolveExecution (state: ExecutionState, event: RunEvent): Execut
       }
       const retries = stepOf(state, slot.step_id).retries ?? 0
       const ok = finished.status === 'succeeded'
+      // stopped though the run was not cancelled (its agent shutting down): the attempt failed
+      const status = finished.status === 'cancelled' && !state.cancelRequested ? 'failed' : finished.status
       return put({
         open: false,
-        status: finished.status,
+        status,
         rc: finished.rc,
         error: finished.error,
         stdout_tail: finished.stdout_tail,
@@ -134,7 +136,7 @@ export function evolveExecution (state: ExecutionState, event: RunEvent): Execut
         started_at: finished.started_at,
         finished_at: finished.finished_at,
         duration_ms: finished.duration_ms,
-        final: finished.status === 'failed' && (slot.attempt > retries || state.cancelRequested),
+        final: status === 'failed' && (slot.attempt > retries || state.cancelRequested),
         succeeded_order: ok ? state.successes + 1 : slot.succeeded_order
       }, ok ? { successes: state.successes + 1 } : {})
     }
@@ -144,7 +146,8 @@ export function evolveExecution (state: ExecutionState, event: RunEvent): Execut
 }
 
 function matches (slot: Slot, ref: { attempt: number, kind: RunKind }): boolean {
-  return ref.kind === 'undo' ? slot.undo === 'running' : ref.attempt === slot.attempt
+  // while the undo runs, the slot's open result is the undo's: a late action result is a duplicate
+  return ref.kind === 'undo' ? slot.undo === 'running' : slot.undo === 'none' && ref.attempt === slot.attempt
 }
 
 function addSeconds (iso: string, seconds: number): string {
@@ -163,8 +166,9 @@ export function nextDecisions (state: ExecutionState): Decision[] {
   const failedHard = slots.some(s => s.status === 'failed' && s.final && stepOf(state, s.step_id).continue_on_error !== true)
   const undoing = slots.some(s => s.undo !== 'none')
   const stopping = state.cancelRequested || (launch.stop_on_error && failedHard) || undoing
+  const cancelling = state.cancelRequested && !undoing
 
-  if (state.cancelRequested && !undoing) {
+  if (cancelling) {
     for (const s of slots) {
       if (s.open) decisions.push({ type: 'stop', step_id: s.step_id, server: s.server, attempt: s.attempt, kind: 'action' })
       else if (!isTerminal(s)) decisions.push({ type: 'cancel', step_id: s.step_id, server: s.server })
@@ -183,7 +187,7 @@ export function nextDecisions (state: ExecutionState): Decision[] {
   }
   for (const step of launch.steps) {
     const mine = slots.filter(s => s.step_id === step.id && s.attempt === 0 && s.status === 'pending' && !s.open)
-    if (mine.length === 0) continue
+    if (mine.length === 0 || cancelling) continue // cancelling: each of them is cancelled above
     const deps = (step.after ?? []).flatMap(id => slots.filter(s => s.step_id === id))
     const blockedBy = deps.find(d => ['skipped', 'cancelled'].includes(d.status) ||
       (d.status === 'failed' && d.final && stepOf(state, d.step_id).continue_on_error !== true))
@@ -237,9 +241,9 @@ export function decisionEvents (state: ExecutionState, decisions: Decision[], no
   })
 }
 
-/** Share of step runs finished, 0–100. */
+/** Share of step runs finished, 0–100. A step run being undone has finished: progress never goes back. */
 export function progressOf (state: ExecutionState): number {
   const slots = Object.values(state.slots)
   if (slots.length === 0) return state.completed ? 100 : 0
-  return Math.floor(slots.filter(isTerminal).length * 100 / slots.length)
+  return Math.floor(slots.filter(s => isTerminal(s) || s.undo === 'running').length * 100 / slots.length)
 }

@@ -13,7 +13,7 @@ export function vaultRefs (value: unknown): string[] {
 export function render<T> (value: T, ctx: { params: Record<string, unknown>, vault: Record<string, string> }): T {
   return mapStrings(value, s => s.replace(PLACEHOLDER, (_m, kind: string, name: string) => {
     const source: Record<string, unknown> = kind === 'params' ? ctx.params : ctx.vault
-    if (!(name in source)) throw new Error(`{{${kind}.${name}}} is not defined`)
+    if (!Object.hasOwn(source, name)) throw new Error(`{{${kind}.${name}}} is not defined`)
     const v = source[name]
     return typeof v === 'string' ? v : JSON.stringify(v)
   })) as T

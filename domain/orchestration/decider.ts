@@ -3,7 +3,7 @@ import { DomainError, type Decider, type DomainEvent } from '../decider.ts'
 import type { CommandMeta } from '../command.ts'
 import { canonicalJson } from '../canonical.ts'
 import { validateSteps } from './dag.ts'
-import { ORCHESTRATION_READ_ONLY } from './schemas.ts'
+import { MAX_VERSION, ORCHESTRATION_READ_ONLY } from './schemas.ts'
 
 export type ActionType = 'shell' | 'http' | 'orchestration'
 
@@ -126,6 +126,7 @@ function decideCreate (state: OrchestrationState, { data, meta }: CreateOrchestr
   const definition = definitionOf(data.definition)
   const latest = state.status === 'empty' ? 0 : state.latest
   const version = data.definition.version ?? latest + 1
+  if (version > MAX_VERSION) throw new DomainError('conflict', `${name} has reached the highest version number, ${MAX_VERSION}`)
   if (state.status === 'active') {
     const existing = state.versions[version]
     if (existing !== undefined) {

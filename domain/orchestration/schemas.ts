@@ -4,6 +4,8 @@
 export const ORCHESTRATION_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]*$'
 export const STEP_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]*$'
 export const PARAM_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$'
+/** Versions are stored as 32-bit integers by the read models: a larger one could never be projected. */
+export const MAX_VERSION = 2147483647
 
 const stringMap = (description: string) => ({
   type: 'object',
@@ -65,7 +67,7 @@ export const orchestrationActionSchema = {
       description: 'Name of the orchestration to run',
       relationship: { resource: 'orchestrations', field: 'name' }
     },
-    version: { type: 'integer', minimum: 1, description: 'Version to run (default: latest)' },
+    version: { type: 'integer', minimum: 1, maximum: MAX_VERSION, description: 'Version to run (default: latest)' },
     params: { type: 'object', description: 'Params for the nested run' }
   },
   required: ['type', 'orchestration_id'],
@@ -143,7 +145,7 @@ export const orchestrationSchema = {
   description: 'A versioned orchestration: a DAG of steps run on servers',
   properties: {
     name: { type: 'string', pattern: ORCHESTRATION_NAME_PATTERN, maxLength: 100, description: 'Unique name; the orchestration id everywhere' },
-    version: { type: 'integer', minimum: 1, description: 'Version number; omitted, the next one is taken' },
+    version: { type: 'integer', minimum: 1, maximum: MAX_VERSION, description: 'Version number; omitted, the next one is taken' },
     description: { type: 'string', maxLength: 2000, default: '', description: 'What the orchestration does' },
     params: {
       type: 'object',

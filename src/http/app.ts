@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { readFileSync } from 'node:fs'
 import type { AppDeps } from './context.ts'
-import { createAjv } from './validation.ts'
+import { createAjv, inputProblem } from './validation.ts'
 import { notFoundHandler, problem, sendProblem, toProblem } from './problem.ts'
 import { authenticate } from '../auth/authenticate.ts'
 import { healthRoutes } from './routes/health.ts'
@@ -9,6 +9,8 @@ import { tokenRoutes, apiKeyRoutes } from './routes/api-keys.ts'
 import { orchestrationRoutes } from './routes/orchestrations.ts'
 import { auditRoutes } from './routes/audit.ts'
 import { dictionaryRoutes } from './routes/dictionary.ts'
+import { executionRoutes } from './routes/executions.ts'
+import { serverRoutes } from './routes/servers.ts'
 
 export const BODY_LIMIT = 1024 * 1024
 
@@ -17,8 +19,9 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const opts: FastifyServerOptions & { https?: any } = {
     ...(deps.logger != null ? { loggerInstance: deps.logger } : { logger: false }),
     bodyLimit: BODY_LIMIT,
-    disableRequestLogging: true,
-    requestIdHeader: 'x-request-id'
+    requestIdHeader: 'x-request-id',
+    // a URL that cannot be decoded (`/%E0%A4%A`) is answered before routing: as a problem too
+    frameworkErrors: (err, _req, reply) => sendProblem(reply as any, toProblem(err as any))
   }
   if (deps.config.tlsCert != null && deps.config.tlsKey != null) {
     opts.https = { cert: readFileSync(deps.config.tlsCert), key: readFileSync(deps.config.tlsKey) }
@@ -28,6 +31,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const text = createAjv({ forQueryString: true })
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodies : text).compile(schema))
 
+  // Bodies are JSON: a text/plain body is a wrong content type (415), not a string to validate.
+  app.removeContentTypeParser('text/plain')
   // `curl -d '{...}'` sends JSON labelled as a form: accept it as the JSON it is.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (req, body, done) => {
     try {
@@ -43,6 +48,11 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     return sendProblem(reply, p)
   })
   app.setNotFoundHandler(notFoundHandler)
+  // before any schema: too-deep input and NUL characters are refused whatever the route
+  app.addHook('preValidation', async (req) => {
+    const found = inputProblem(req.params, '/params') ?? inputProblem(req.query, '/query') ?? inputProblem(req.body)
+    if (found != null) throw problem(400, `the request is not valid: ${found.path || '/'} ${found.message}`, { errors: [found] })
+  })
   app.addHook('onRequest', authenticate(deps))
 
   await app.register(healthRoutes(deps))
@@ -50,6 +60,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(apiKeyRoutes(deps), { prefix: '/api/v1.0/api-keys' })
   await app.register(orchestrationRoutes(deps), { prefix: '/api/v1.0/orchestrations' })
   await app.register(auditRoutes(deps), { prefix: '/api/v1.0/audit' })
+  await app.register(executionRoutes(deps), { prefix: '/api/v1.0' })
+  await app.register(serverRoutes(deps), { prefix: '/api/v1.0/servers' })
   for (const prefix of ['/api/v2', '/api/v2.0']) await app.register(dictionaryRoutes(deps), { prefix: `${prefix}/data-dictionary` })
   return app
 }

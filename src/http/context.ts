@@ -9,6 +9,7 @@ import type { Tokens } from '../auth/tokens.ts'
 import type { Revocations } from '../auth/revocations.ts'
 import type { ProjectionWatcher } from '../read-your-writes.ts'
 import type { Health } from '../health.ts'
+import type { Heartbeats } from '../heartbeats.ts'
 import { problem } from './problem.ts'
 
 /** Everything the HTTP layer needs; built by the node (or a test) and handed to buildApp. */
@@ -21,6 +22,7 @@ export interface AppDeps {
   revocations: Revocations
   watcher: ProjectionWatcher
   health: Health
+  heartbeats?: Heartbeats
   clock?: () => Date
   logger?: any
 }
@@ -73,13 +75,19 @@ export function encodeCursor (value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url')
 }
 
-export function decodeCursor<T> (cursor: string | undefined): T | undefined {
+export function decodeCursor<T> (cursor: string | undefined, kind?: 'string' | 'integer'): T | undefined {
   if (cursor == null || cursor === '') return undefined
+  const invalid = () => problem(400, 'cursor is not valid: pass back the next_cursor of a previous page', { errors: [{ path: '/query/cursor', message: 'is not a cursor this API issued' }] })
+  let value: unknown
   try {
-    return JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as T
+    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
   } catch {
-    throw problem(400, 'cursor is not valid: pass back the next_cursor of a previous page', { errors: [{ path: '/query/cursor', message: 'is not a cursor this API issued' }] })
+    throw invalid()
   }
+  // a well-formed cursor of the wrong kind would reach the database as a bad value
+  if (kind === 'string' && typeof value !== 'string') throw invalid()
+  if (kind === 'integer' && !Number.isSafeInteger(value)) throw invalid()
+  return value as T
 }
 
 /** Waits for the read models to reflect `seq`; a write answered 2xx is then visible to its writer. */

@@ -57,14 +57,21 @@ export function isNatsUnavailable (err: any): boolean {
   return /no responders|connection closed|disconnect|timeout/i.test(String(err.message ?? '')) && !/statement timeout/i.test(String(err.message))
 }
 
+/** A property name as a JSON Pointer reference token (RFC 6901: `~` → `~0`, `/` → `~1`). */
+function pointerToken (name: unknown): string {
+  return String(name).replace(/~/g, '~0').replace(/\//g, '~1')
+}
+
 function ajvErrorsToProblems (validation: any[], context?: string): Problem[] {
   const prefix = context === 'querystring' ? '/query' : context === 'params' ? '/params' : ''
   return validation.map(e => {
     let path: string = prefix + (e.instancePath ?? '')
     let message: string = e.message ?? 'is invalid'
-    if (e.keyword === 'required') path += `/${e.params.missingProperty}`
+    if (e.keyword === 'required') path += `/${pointerToken(e.params.missingProperty)}`
     if (e.keyword === 'required') message = 'is required'
-    if (e.keyword === 'additionalProperties') { path += `/${e.params.additionalProperty}`; message = 'is not a known field' }
+    if (e.keyword === 'additionalProperties') { path += `/${pointerToken(e.params.additionalProperty)}`; message = 'is not a known field' }
+    // a missing or unknown discriminator tag is about that field (`/steps/0/action/type`), not the object
+    if (e.keyword === 'discriminator' && typeof e.params?.tag === 'string') path += `/${pointerToken(e.params.tag)}`
     if (e.keyword === 'enum') message += `: ${(e.params.allowedValues ?? []).join(', ')}`
     return { path, message }
   })

@@ -7,7 +7,7 @@ import { Leases } from '../../src/lease.ts'
 import type { AggregateRef, EventStore } from '../../src/event-store.ts'
 import type { DomainEvent } from '../../domain/decider.ts'
 import type { RecordedEvent } from '../../domain/envelope.ts'
-import { PROJECTIONS, type Projection } from '../../projections/index.ts'
+import type { Projection } from '../../projections/index.ts'
 import { applyBatch, migrate, readCheckpoint, runProjector } from '../../projections/runtime.ts'
 import { orchestrationsProjection } from '../../projections/orchestrations.ts'
 import { apiKeysProjection } from '../../projections/api-keys.ts'
@@ -105,7 +105,7 @@ async function appendMixed (w: Writer, count: number, exp: Expected, tag = 'm'):
           exp.keys.get(id)!.revoked = true
           out.push(await w.append({ type: 'api_key', id }, { type: 'api_key.revoked', data: { id, revoked_at: when, revoked_by: 'root' } }, 'root'))
         } else {
-          out.push(await w.append({ type: 'server', id: `srv ${k % 3}` }, { type: 'server.heartbeat', data: { k, token: 'secret-token' } }, 'agent'))
+          out.push(await w.append({ type: 'probe', id: `probe ${k % 3}` }, { type: 'probe.pinged', data: { k, token: 'secret-token' } }, 'agent'))
         }
         break
       }
@@ -115,7 +115,7 @@ async function appendMixed (w: Writer, count: number, exp: Expected, tag = 'm'):
           exp.orchestrations.get(name)!.archived = true
           out.push(await w.append({ type: 'orchestration', id: name }, { type: 'orchestration.archived', data: { name, archived_at: when, archived_by: 'root' } }, 'root'))
         } else {
-          out.push(await w.append({ type: 'server', id: `srv ${k % 3}` }, { type: 'server.heartbeat', data: { k } }, 'agent'))
+          out.push(await w.append({ type: 'probe', id: `probe ${k % 3}` }, { type: 'probe.pinged', data: { k } }, 'agent'))
         }
         break
       }
@@ -128,7 +128,8 @@ const newExpected = (): Expected => ({ orchestrations: new Map(), keys: new Map(
 
 async function until (what: string, cond: () => Promise<boolean>, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms
-  while (!(await cond())) {
+  // a table that does not exist yet (the projector is still migrating) counts as "not yet"
+  while (!(await cond().catch(() => false))) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise(resolve => setTimeout(resolve, 20))
   }
@@ -201,6 +202,9 @@ async function sideSchema (suffix: string): Promise<string> {
   await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(s)}`.execute(db)
   return s
 }
+
+// the three read models under test (the projections list may hold more)
+const PROJECTIONS = [orchestrationsProjection, apiKeysProjection, auditProjection]
 
 const w = new Writer(store)
 const expected = newExpected()

@@ -278,6 +278,32 @@ t.test('readBatches without toSeq is live and ends on abort', async t => {
   }
 })
 
+t.test('a live reader that falls behind gets what arrived meanwhile in one batch', async t => {
+  const from = (await store.lastSeq()) + 1
+  const ac = new AbortController()
+  const sizes: number[] = []
+  let received = 0
+  let busy = (): void => {}
+  const reader = (async () => {
+    for await (const batch of store.readBatches({ fromSeq: from, maxBatch: 500, signal: ac.signal })) {
+      sizes.push(batch.length)
+      received += batch.length
+      // the first write of a slow projector takes a while
+      if (sizes.length === 1) { busy(); await new Promise(resolve => setTimeout(resolve, 300)) }
+    }
+  })()
+  const isBusy = new Promise<void>(resolve => { busy = resolve })
+  await appendOne(ref('server', 'primer'), 'server.heartbeat', {})
+  await withTimeout(isBusy, 3_000, 'the first batch')
+  // meanwhile 60 events arrive one by one: each leaves the server with nothing pending behind it
+  for (let i = 0; i < 60; i++) await store.append(ref('server', `trickle-${i}`), { version: 0, lastSeq: 0 }, [{ type: 'server.heartbeat', data: { i } }], meta())
+  await withTimeout((async () => { while (received < 61) await new Promise(resolve => setTimeout(resolve, 20)) })(), 5_000, 'the trickle to be read')
+  ac.abort()
+  await withTimeout(reader, 3_000, 'reader ends')
+  t.equal(received, 61)
+  t.ok(sizes.length <= 5, `what was buffered while busy comes in one batch, not one per event (${sizes.join(', ')})`)
+})
+
 t.test('an upcaster transforms old data on read', async t => {
   const type = `test.upcast_${randomUUID().slice(0, 8)}`
   const r = ref('test', `upcast-${type}`)

@@ -67,7 +67,7 @@ export function apiKeyRoutes (deps: AppDeps) {
 
     app.get('/', { config, schema: { querystring: listQuerySchema } }, async (req) => {
       const q = req.query as { limit: number, cursor?: string }
-      const after = decodeCursor<string>(q.cursor)
+      const after = decodeCursor<string>(q.cursor, 'string')
       let query = keys().orderBy('id').limit(q.limit + 1)
       if (after != null) query = query.where('id', '>', after)
       const rows = await query.execute()

@@ -36,7 +36,7 @@ export function auditRoutes (deps: AppDeps) {
     app.get('/', { config: { scope: 'audit:read' }, schema: { querystring: auditQuerySchema } }, async (req) => {
       const f = req.query as Record<string, any>
       let query = deps.db.withSchema(deps.schema).selectFrom('audit_events').selectAll().orderBy('seq').limit(f.limit + 1)
-      const after = decodeCursor<number>(f.cursor)
+      const after = decodeCursor<number>(f.cursor, 'integer')
       if (after != null) query = query.where('seq', '>', Number(after))
       if (f.aggregate != null) {
         const slash = f.aggregate.indexOf('/')

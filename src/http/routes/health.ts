@@ -9,7 +9,8 @@ export function healthRoutes (deps: AppDeps) {
       if (deps.health.nats) lastSeq = await deps.store.lastSeq().catch(() => null)
       const postgres = await deps.health.probePostgres()
       const position = postgres ? await deps.watcher.refresh().catch(() => null) : null
-      const ok = deps.health.nats && lastSeq != null && postgres
+      // authenticated routes answer 503 until the revocation feed has caught up: so does this
+      const ok = deps.health.nats && lastSeq != null && postgres && deps.revocations.ready
       if (!ok) reply.code(503).header('retry-after', '2')
       return {
         status: ok ? 'ok' : 'unavailable',

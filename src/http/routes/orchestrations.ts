@@ -3,7 +3,7 @@ import { sql } from 'kysely'
 import { nameFilter, globToRegExp } from '../../../domain/api-key/scopes.ts'
 import { fold } from '../../../domain/decider.ts'
 import { orchestrationDecider, orchestrationView, type OrchestrationBody } from '../../../domain/orchestration/decider.ts'
-import { orchestrationSchema, ORCHESTRATION_NAME_PATTERN } from '../../../domain/orchestration/schemas.ts'
+import { orchestrationSchema, ORCHESTRATION_NAME_PATTERN, MAX_VERSION } from '../../../domain/orchestration/schemas.ts'
 import { handleCommand } from '../../commands.ts'
 import { commandContext, decodeCursor, encodeCursor, principalOf, requireScope, visible, type AppDeps } from '../context.ts'
 import { problem } from '../problem.ts'
@@ -63,7 +63,7 @@ export function orchestrationRoutes (deps: AppDeps) {
       const query = req.query as { limit: number, cursor?: string, name?: string, archived: string }
       const allowed = nameFilter(principalOf(req).scopes, 'orchestrations:read') ?? (() => false)
       const wanted = query.name != null ? globToRegExp(query.name) : null
-      let after = decodeCursor<string>(query.cursor)
+      let after = decodeCursor<string>(query.cursor, 'string')
       const items: any[] = []
       let more = false
       // Name-narrowed scopes filter in code, so read on until the page is full.
@@ -107,7 +107,7 @@ export function orchestrationRoutes (deps: AppDeps) {
         querystring: {
           type: 'object',
           properties: {
-            version: { type: 'integer', minimum: 1 },
+            version: { type: 'integer', minimum: 1, maximum: MAX_VERSION },
             as_of: { type: 'string', format: 'date-time', description: 'State at that moment, rebuilt from the events' }
           }
         }

@@ -1,0 +1,129 @@
+// npm run bench -- --help
+import { cpus } from 'node:os'
+import { sql } from 'kysely'
+import type { NatsConnection } from '@nats-io/transport-node'
+import { connectNats } from '../src/nats.ts'
+import { openDatabase, type Database } from '../src/db.ts'
+import { parseArgs, USAGE, UsageError, type BenchOptions } from './args.ts'
+import { benchNamespace, DATABASE_URL, NATS_URL, type BenchContext } from './context.ts'
+import { cleanupNamespace } from './cleanup.ts'
+import { RssSampler, processMaxRss } from './rss.ts'
+import { formatTable, type Report } from './report.ts'
+import { appendScenario } from './scenarios/event-store.ts'
+import { projectorScenario } from './scenarios/projector.ts'
+import { rebuildScenario } from './scenarios/rebuild.ts'
+
+function progress (msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`)
+}
+
+function emit (report: Report, opts: BenchOptions): void {
+  report.processMaxRssBytes = processMaxRss()
+  process.stdout.write((opts.json ? JSON.stringify(report, null, 2) : formatTable(report)) + '\n')
+}
+
+async function main (): Promise<number> {
+  let opts: BenchOptions
+  try {
+    opts = parseArgs(process.argv.slice(2))
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err
+    process.stderr.write(`${err.message}\n\n${USAGE}`)
+    return 2
+  }
+  if (opts.help) { process.stdout.write(USAGE); return 0 }
+
+  const namespace = benchNamespace()
+  // every Postgres connection of this run carries this name, so cleanup can end stuck ones
+  const appName = `dimensigon-${namespace}`
+  process.env.PGAPPNAME = appName
+  const rss = new RssSampler()
+  const controller = new AbortController()
+  const report: Report = {
+    namespace,
+    startedAt: new Date().toISOString(),
+    options: { ...opts },
+    environment: {},
+    rows: [],
+    details: {},
+    processMaxRssBytes: 0,
+    interrupted: false
+  }
+
+  let nc: NatsConnection | null = null
+  let database: Database | null = null
+  let cleaning: Promise<void> | null = null
+  const cleanup = async (): Promise<void> => {
+    cleaning ??= (async () => {
+      progress(`removing namespace ${namespace}`)
+      const removed = await cleanupNamespace(namespace, nc, DATABASE_URL, appName)
+        .catch(err => { progress(`cleanup failed: ${err?.message ?? err}`); return [] as string[] })
+      progress(`removed ${removed.length === 0 ? 'nothing' : removed.join(', ')}`)
+    })()
+    await cleaning
+  }
+
+  let interrupts = 0
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (++interrupts > 1) { progress('second interrupt: exiting without cleanup'); process.exit(130) }
+    progress(`${signal}: stopping and cleaning up (interrupt again to exit at once)`)
+    report.interrupted = true
+    controller.abort()
+    void cleanup().finally(() => {
+      emit(report, opts)
+      process.exit(130)
+    })
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+
+  try {
+    progress(`namespace ${namespace}; NATS ${NATS_URL}; Postgres ${DATABASE_URL}`)
+    nc = await connectNats([NATS_URL], `bench-${namespace}`)
+    database = await openDatabase(DATABASE_URL, namespace, { max: 10 })
+    const { rows: [pgv] } = await sql<{ server_version: string }>`SHOW server_version`.execute(database.db)
+    report.environment = {
+      node: process.version,
+      cpus: cpus().length,
+      'nats-server': nc.info?.version ?? '?',
+      postgres: pgv?.server_version ?? '?'
+    }
+    const ctx: BenchContext = { namespace, nc, database, signal: controller.signal, rss, progress }
+
+    const a = await appendScenario(ctx, opts.events, opts.concurrency)
+    report.rows.push(a.row)
+    report.details.a = a
+    progress(`(a) ${a.row.ours.toFixed(0)} appends/s vs raw ${a.row.limit?.toFixed(0)} msg/s (ratio ${a.row.ratio?.toFixed(2)})`)
+
+    const b = await projectorScenario(ctx, opts.events, opts.concurrency)
+    report.rows.push(b.row)
+    report.details.b = b
+    const bd = b.projector.breakdown
+    progress(`(b) ${b.row.ours.toFixed(0)} events/s vs raw ${b.row.limit?.toFixed(0)} rows/s (ratio ${b.row.ratio?.toFixed(2)}); ` +
+      `${b.projector.batches} batches of ${b.projector.meanBatch.toFixed(0)} on average; ` +
+      `waiting for NATS ${bd.waitingForNats.toFixed(2)} s, projection.apply ${bd.projectionApply.toFixed(2)} s, ` +
+      `transaction + checkpoint ${bd.transactionOverhead.toFixed(2)} s`)
+
+    if (opts.rebuild > 0) {
+      const c = await rebuildScenario(ctx, opts.rebuild, b.rawInsert.rowsPerSecond)
+      report.rows.push(...c.rows)
+      report.details.c = c
+      progress(`(c) rebuild ${c.rebuild.eventsPerSecond.toFixed(0)} events/s in ${c.rebuild.seconds.toFixed(1)} s; ordered read ${c.read.eventsPerSecond.toFixed(0)} events/s`)
+    } else {
+      progress('(c) skipped (--rebuild 0)')
+    }
+  } catch (err: any) {
+    if (controller.signal.aborted) return await new Promise<number>(() => {}) // the signal handler exits
+    report.error = err?.stack ?? String(err)
+    progress(`failed: ${report.error}`)
+  }
+
+  await cleanup()
+  rss.stop()
+  emit(report, opts)
+  await database?.close().catch(() => {})
+  await nc?.drain().catch(() => {})
+  return report.error == null ? 0 : 1
+}
+
+process.exitCode = await main()
