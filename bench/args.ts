@@ -6,6 +6,8 @@ export interface BenchOptions {
   concurrency: number
   /** events for (c) rebuild; 0 skips it */
   rebuild: number
+  /** interleaved rounds of (a) and (b); medians are reported */
+  rounds: number
   json: boolean
   help: boolean
 }
@@ -24,10 +26,15 @@ namespace (NATS streams + Postgres schemas) and removes it at the end, also on C
   (c) rebuild() of the audit projection over N events appended with 1000 publishes in flight;
       also the ordered-consumer read rate over the same log.
 
+  Each round of (a) and (b) measures ours and the raw limit back to back (order alternating),
+  N events each; the table shows medians, --json and stderr show every round.
+
 Options:
   --events N        events for (a) and (b)               (default 20000)
   --concurrency C   appends in flight for (a)            (default 256)
   --rebuild N       events for (c); 0 skips (c)          (default 1000000)
+  --rounds R        rounds of (a) and (b), ours and raw alternating; the
+                    table shows medians                  (default 3)
   --json            print the results as JSON instead of a table
   -h, --help        print this help
 
@@ -45,7 +52,7 @@ function count (flag: string, raw: string | undefined, min: number): number {
 }
 
 export function parseArgs (argv: string[]): BenchOptions {
-  const opts: BenchOptions = { events: 20_000, concurrency: 256, rebuild: 1_000_000, json: false, help: false }
+  const opts: BenchOptions = { events: 20_000, concurrency: 256, rebuild: 1_000_000, rounds: 3, json: false, help: false }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined]
@@ -54,6 +61,7 @@ export function parseArgs (argv: string[]): BenchOptions {
       case '--events': opts.events = count(flag, value(), 1); break
       case '--concurrency': opts.concurrency = count(flag, value(), 1); break
       case '--rebuild': opts.rebuild = count(flag, value(), 0); break
+      case '--rounds': opts.rounds = count(flag, value(), 1); break
       case '--json': opts.json = true; break
       case '-h': case '--help': opts.help = true; break
       default: throw new UsageError(`unknown option ${arg}`)

@@ -39,7 +39,7 @@ function cells (row: Row): string[] {
     row.scenario,
     `${fmtInt(row.ours)} ${row.unit}`,
     row.limit == null ? '—' : `${fmtInt(row.limit)} (${row.limitLabel ?? ''})`,
-    row.ratio == null ? '—' : row.ratio.toFixed(2),
+    row.ratio == null ? '—' : row.ratio.toFixed(3),
     row.goal == null ? '—' : `≥ ${row.goal.toFixed(2)}${status}`,
     mb(row.peakRssBytes)
   ]

@@ -90,22 +90,16 @@ async function main (): Promise<number> {
     }
     const ctx: BenchContext = { namespace, nc, database, signal: controller.signal, rss, progress }
 
-    const a = await appendScenario(ctx, opts.events, opts.concurrency)
+    const a = await appendScenario(ctx, opts.events, opts.concurrency, opts.rounds)
     report.rows.push(a.row)
     report.details.a = a
-    progress(`(a) ${a.row.ours.toFixed(0)} appends/s vs raw ${a.row.limit?.toFixed(0)} msg/s (ratio ${a.row.ratio?.toFixed(2)})`)
 
-    const b = await projectorScenario(ctx, opts.events, opts.concurrency)
+    const b = await projectorScenario(ctx, opts.events, opts.concurrency, opts.rounds)
     report.rows.push(b.row)
     report.details.b = b
-    const bd = b.projector.breakdown
-    progress(`(b) ${b.row.ours.toFixed(0)} events/s vs raw ${b.row.limit?.toFixed(0)} rows/s (ratio ${b.row.ratio?.toFixed(2)}); ` +
-      `${b.projector.batches} batches of ${b.projector.meanBatch.toFixed(0)} on average; ` +
-      `waiting for NATS ${bd.waitingForNats.toFixed(2)} s, projection.apply ${bd.projectionApply.toFixed(2)} s, ` +
-      `transaction + checkpoint ${bd.transactionOverhead.toFixed(2)} s`)
 
     if (opts.rebuild > 0) {
-      const c = await rebuildScenario(ctx, opts.rebuild, b.rawInsert.rowsPerSecond)
+      const c = await rebuildScenario(ctx, opts.rebuild, b.row.limit)
       report.rows.push(...c.rows)
       report.details.c = c
       progress(`(c) rebuild ${c.rebuild.eventsPerSecond.toFixed(0)} events/s in ${c.rebuild.seconds.toFixed(1)} s; ordered read ${c.read.eventsPerSecond.toFixed(0)} events/s`)

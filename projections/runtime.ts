@@ -19,8 +19,15 @@ export async function migrate (db: Kysely<any>, schema: string, projection: Proj
     migrationLockTableName: `migrations_${projection.name}_lock`,
     provider: { getMigrations: async () => projection.migrations }
   })
-  const { error } = await migrator.migrateToLatest()
-  if (error != null) throw error
+  // kysely's migrator introspects every schema of the database: a schema or table that anyone drops
+  // meanwhile (a rebuild's side schema, another namespace) fails that scan, so try again
+  for (let attempt = 1; ; attempt++) {
+    const { error } = await migrator.migrateToLatest()
+    if (error == null) return
+    const code = (error as any)?.code
+    if (attempt >= 1 || (code !== '3F000' && code !== '42P01')) throw error
+    await new Promise(resolve => setTimeout(resolve, 10 * attempt))
+  }
 }
 
 function ignoreConcurrentCreate (err: any): void {

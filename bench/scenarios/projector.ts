@@ -1,4 +1,5 @@
-import { sql } from 'kysely'
+import { sql, type Kysely } from 'kysely'
+import type pg from 'pg'
 import type { RecordedEvent } from '../../domain/envelope.ts'
 import { EventStore } from '../../src/event-store.ts'
 import { auditProjection, auditRow } from '../../projections/audit.ts'
@@ -7,32 +8,72 @@ import type { EventSource, Projection } from '../../projections/projection.ts'
 import { type BenchContext, sub, fmtInt, aborted } from '../context.ts'
 import { workerPool } from '../pool.ts'
 import { appendMeta, orchestrationRef, versionCreated } from '../payload.ts'
+import { alternate, median, spread } from '../stats.ts'
 import type { Row } from '../report.ts'
 
 const BATCH = 500
 
+export interface ProjectorRound {
+  /** rows/s of the plain-pg baseline */
+  raw: number
+  /** events/s of the projector */
+  projector: number
+  ratio: number
+  projectorSeconds: number
+  batches: number
+  /** where the projector's wall time went, in seconds (measured around its source and projection) */
+  breakdown: { waitingForNats: number, projectionApply: number, transactionAndCheckpoint: number }
+  /** CPU seconds this Node process spent during the projector run (vs its wall time) */
+  nodeCpuSeconds: number
+  rawNodeCpuSeconds: number
+  restarts: number
+}
+
 export interface ProjectorFigures {
   row: Row
-  rawInsert: { rowsPerSecond: number, seconds: number, transactions: number }
-  projector: {
-    eventsPerSecond: number
-    seconds: number
-    batches: number
-    meanBatch: number
-    /** where the projector's wall time went (seconds) */
-    breakdown: { waitingForNats: number, projectionApply: number, transactionOverhead: number }
-    restarts: number
+  rounds: ProjectorRound[]
+}
+
+/** Plain pg: `INSERT ... VALUES (...),(...)` of 500 rows, one transaction each, on one connection. */
+async function rawInsert (pool: pg.Pool, schema: string, rows: Array<Record<string, unknown>>, signal: AbortSignal): Promise<number> {
+  const columns = Object.keys(rows[0])
+  const insertSql = (n: number): string => {
+    const values: string[] = []
+    for (let r = 0; r < n; r++) values.push('(' + columns.map((_, c) => `$${r * columns.length + c + 1}`).join(',') + ')')
+    return `INSERT INTO "${schema}"."audit_events" (${columns.map(c => `"${c}"`).join(',')}) VALUES ${values.join(',')}`
   }
+  const fullBatchSql = insertSql(BATCH)
+  const client = await pool.connect()
+  try {
+    for (let i = 0; i < rows.length; i += BATCH) {
+      aborted(signal)
+      const chunk = rows.slice(i, i + BATCH)
+      const params: unknown[] = []
+      for (const row of chunk) for (const c of columns) params.push(row[c])
+      await client.query('BEGIN')
+      await client.query(chunk.length === BATCH ? fullBatchSql : insertSql(chunk.length), params)
+      await client.query('COMMIT')
+    }
+  } finally {
+    client.release()
+  }
+  return rows.length
+}
+
+async function freshAuditSchema (db: Kysely<any>, schema: string): Promise<void> {
+  await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(db)
+  await migrate(db, schema, auditProjection)
 }
 
 /**
  * (b) The live projector (runProjector, audit projection, maxBatch 500) over N pre-appended
  * events, timed from its start until its checkpoint reaches the last seq, against plain-pg
- * multi-row inserts of the same audit rows into an identical fresh table, 500 rows a transaction.
- * The projector is observed from outside (its source and projection wrapped with timers), not
- * changed.
+ * multi-row inserts of the same audit rows (auditRow, computed beforehand) into an identical
+ * fresh table, 500 rows a transaction. Both tables are created (migrated) before the clock
+ * starts. The projector is observed from outside (its source and projection wrapped with
+ * timers), not changed.
  */
-export async function projectorScenario (ctx: BenchContext, events: number, concurrency: number): Promise<ProjectorFigures> {
+export async function projectorScenario (ctx: BenchContext, events: number, concurrency: number, rounds: number): Promise<ProjectorFigures> {
   const peak = ctx.rss.phase()
   const { db, pool } = ctx.database
 
@@ -51,124 +92,118 @@ export async function projectorScenario (ctx: BenchContext, events: number, conc
   for await (const batch of store.readBatches({ fromSeq: 1, toSeq: lastSeq, maxBatch: 2_000, signal: ctx.signal })) recorded.push(...batch)
   aborted(ctx.signal)
   const rows = recorded.map(auditRow)
+  recorded.length = 0
 
-  // raw: identical fresh table (same migration), plain pg, 500-row INSERTs, one transaction each
-  const rawSchema = sub(ctx, 'braw')
-  await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(rawSchema)}`.execute(db)
-  await migrate(db, rawSchema, auditProjection)
-  const columns = Object.keys(rows[0])
-  const table = `"${rawSchema}"."audit_events"`
-  const insertSql = (n: number): string => {
-    const values: string[] = []
-    for (let r = 0; r < n; r++) values.push('(' + columns.map((_, c) => `$${r * columns.length + c + 1}`).join(',') + ')')
-    return `INSERT INTO ${table} (${columns.map(c => `"${c}"`).join(',')}) VALUES ${values.join(',')}`
+  const runRaw = async (r: number): Promise<{ rate: number, cpu: number }> => {
+    const schema = sub(ctx, `braw${r}`)
+    await freshAuditSchema(db, schema)
+    const cpu0 = process.cpuUsage()
+    const t0 = performance.now()
+    const n = await rawInsert(pool, schema, rows, ctx.signal)
+    const seconds = (performance.now() - t0) / 1000
+    const cpu = process.cpuUsage(cpu0)
+    ctx.progress(`(b) round ${r + 1} raw pg INSERT: ${fmtInt(n / seconds)} rows/s (${seconds.toFixed(2)} s)`)
+    await sql`DROP SCHEMA ${sql.id(schema)} CASCADE`.execute(db) // keep the database small between rounds
+    return { rate: n / seconds, cpu: (cpu.user + cpu.system) / 1e6 }
   }
-  const fullBatchSql = insertSql(BATCH)
-  ctx.progress(`(b) raw pg: ${fmtInt(rows.length)} rows, ${BATCH} per transaction`)
-  const client = await pool.connect()
-  let transactions = 0
-  let t0 = performance.now()
-  try {
-    for (let i = 0; i < rows.length; i += BATCH) {
-      aborted(ctx.signal)
-      const chunk = rows.slice(i, i + BATCH)
-      const params: unknown[] = []
-      for (const row of chunk) for (const c of columns) params.push(row[c])
-      await client.query('BEGIN')
-      await client.query(chunk.length === BATCH ? fullBatchSql : insertSql(chunk.length), params)
-      await client.query('COMMIT')
-      transactions++
-    }
-  } finally {
-    client.release()
-  }
-  const rawSeconds = (performance.now() - t0) / 1000
 
-  // the projector, instrumented from outside
-  const schema = sub(ctx, 'b')
-  await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(db)
-  await migrate(db, schema, auditProjection) // untimed, as for the raw table; runProjector finds it done
-  let waitingForNats = 0
-  let projectionApply = 0
-  let batches = 0
-  const source: EventSource = {
-    lastSeq: async () => await store.lastSeq(),
-    readBatches: async function * (opts) {
-      const it = store.readBatches(opts)[Symbol.asyncIterator]()
-      try {
-        while (true) {
-          const t = performance.now()
-          const next = await it.next()
-          waitingForNats += performance.now() - t
-          if (next.done === true) return
-          batches++
-          yield next.value
+  const runProjectorRound = async (r: number): Promise<Omit<ProjectorRound, 'raw' | 'ratio' | 'rawNodeCpuSeconds'>> => {
+    const schema = sub(ctx, `b${r}`)
+    await freshAuditSchema(db, schema) // runProjector migrates again: finds nothing to do
+    let waitingForNats = 0
+    let projectionApply = 0
+    let batches = 0
+    const source: EventSource = {
+      lastSeq: async () => await store.lastSeq(),
+      readBatches: async function * (opts) {
+        const it = store.readBatches(opts)[Symbol.asyncIterator]()
+        try {
+          while (true) {
+            const t = performance.now()
+            const next = await it.next()
+            waitingForNats += performance.now() - t
+            if (next.done === true) return
+            batches++
+            yield next.value
+          }
+        } finally {
+          await it.return?.(undefined)
         }
-      } finally {
-        await it.return?.(undefined)
       }
     }
-  }
-  const projection: Projection = {
-    ...auditProjection,
-    apply: async (trx, batch) => {
-      const t = performance.now()
-      await auditProjection.apply(trx, batch)
-      projectionApply += performance.now() - t
+    const projection: Projection = {
+      ...auditProjection,
+      apply: async (trx, batch) => {
+        const t = performance.now()
+        await auditProjection.apply(trx, batch)
+        projectionApply += performance.now() - t
+      }
+    }
+    const stop = new AbortController()
+    const onOuterAbort = (): void => stop.abort()
+    ctx.signal.addEventListener('abort', onOuterAbort)
+    let restarts = 0
+    let reachedAt = 0
+    const cpu0 = process.cpuUsage()
+    const t0 = performance.now()
+    try {
+      await runProjector({
+        db,
+        schema,
+        projection,
+        source,
+        maxBatch: BATCH,
+        onCheckpoint: (_name, seq) => {
+          if (seq >= lastSeq && reachedAt === 0) { reachedAt = performance.now(); stop.abort() }
+        },
+        log: (level, msg) => { if (level !== 'info') { restarts++; ctx.progress(`(b) projector ${level}: ${msg}`) } }
+      }, stop.signal)
+    } finally {
+      ctx.signal.removeEventListener('abort', onOuterAbort)
+    }
+    aborted(ctx.signal)
+    const cpu = process.cpuUsage(cpu0)
+    const seconds = (reachedAt - t0) / 1000
+    const waiting = waitingForNats / 1000
+    const applying = projectionApply / 1000
+    ctx.progress(`(b) round ${r + 1} projector: ${fmtInt(events / seconds)} events/s (${seconds.toFixed(2)} s, ${batches} batches; ` +
+      `waiting for NATS ${waiting.toFixed(2)} s, projection.apply ${applying.toFixed(2)} s, rest ${(seconds - waiting - applying).toFixed(2)} s)`)
+    await sql`DROP SCHEMA ${sql.id(schema)} CASCADE`.execute(db)
+    return {
+      projector: events / seconds,
+      projectorSeconds: seconds,
+      batches,
+      breakdown: { waitingForNats: waiting, projectionApply: applying, transactionAndCheckpoint: Math.max(0, seconds - waiting - applying) },
+      nodeCpuSeconds: (cpu.user + cpu.system) / 1e6,
+      restarts
     }
   }
-  const stop = new AbortController()
-  const onOuterAbort = (): void => stop.abort()
-  ctx.signal.addEventListener('abort', onOuterAbort)
-  let restarts = 0
-  let reachedAt = 0
-  let lastReport = 0
-  ctx.progress(`(b) projector: audit projection, maxBatch ${BATCH}, up to seq ${fmtInt(lastSeq)}`)
-  t0 = performance.now()
-  try {
-    await runProjector({
-      db,
-      schema,
-      projection,
-      source,
-      maxBatch: BATCH,
-      onCheckpoint: (_name, seq) => {
-        if (seq - lastReport >= lastSeq / 10) { lastReport = seq; ctx.progress(`(b) projector checkpoint ${fmtInt(seq)}/${fmtInt(lastSeq)}`) }
-        if (seq >= lastSeq && reachedAt === 0) { reachedAt = performance.now(); stop.abort() }
-      },
-      log: (level, msg) => { if (level !== 'info') { restarts++; ctx.progress(`(b) projector ${level}: ${msg}`) } }
-    }, stop.signal)
-  } finally {
-    ctx.signal.removeEventListener('abort', onOuterAbort)
-  }
-  aborted(ctx.signal)
-  const seconds = (reachedAt - t0) / 1000
-  const waiting = waitingForNats / 1000
-  const applying = projectionApply / 1000
 
-  const ours = events / seconds
-  const limit = rows.length / rawSeconds
+  ctx.progress(`(b) ${rounds} round(s): projector (audit, maxBatch ${BATCH}) over ${fmtInt(lastSeq)} events vs raw pg INSERT, ${BATCH} rows/tx`)
+  const results: ProjectorRound[] = []
+  for (let r = 0; r < rounds; r++) {
+    let raw = { rate: 0, cpu: 0 }
+    let proj: Awaited<ReturnType<typeof runProjectorRound>> | null = null
+    await alternate(r, async () => { raw = await runRaw(r) }, async () => { proj = await runProjectorRound(r) })
+    const p = proj as unknown as Awaited<ReturnType<typeof runProjectorRound>>
+    results.push({ ...p, raw: raw.rate, ratio: p.projector / raw.rate, rawNodeCpuSeconds: raw.cpu })
+  }
+
+  const ours = median(results.map(x => x.projector))
+  const limit = median(results.map(x => x.raw))
+  ctx.progress(`(b) rounds: projector ${spread(results.map(x => x.projector))}; raw ${spread(results.map(x => x.raw))}; ratios ${results.map(x => x.ratio.toFixed(2)).join(' / ')}`)
   return {
     row: {
       id: 'b',
-      scenario: `(b) projector (audit, maxBatch ${BATCH}), ${fmtInt(events)} events`,
+      scenario: `(b) projector, audit, maxBatch ${BATCH}, ${rounds}×${fmtInt(events)} events`,
       unit: 'events/s',
       ours,
       limit,
       limitLabel: `raw pg INSERT ${BATCH} rows/tx`,
       ratio: ours / limit,
       goal: 0.5,
-      peakRssBytes: peak(),
-      seconds
+      peakRssBytes: peak()
     },
-    rawInsert: { rowsPerSecond: limit, seconds: rawSeconds, transactions },
-    projector: {
-      eventsPerSecond: ours,
-      seconds,
-      batches,
-      meanBatch: events / Math.max(1, batches),
-      breakdown: { waitingForNats: waiting, projectionApply: applying, transactionOverhead: Math.max(0, seconds - waiting - applying) },
-      restarts
-    }
+    rounds: results
   }
 }

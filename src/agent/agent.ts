@@ -179,6 +179,8 @@ export function judgeShell (r: ProcessResult, task: Task, secrets: string[]): [S
 /**
  * Appends an attempt's output and end to its aggregate, in order (the agent is its only writer),
  * redacting secret values first and batching output so a chatty command does not flood the log.
+ * A secret may arrive split over two chunks, so the last few characters of each stream are held
+ * back until more output (or the end) shows whether they begin a secret.
  */
 class StepRunWriter {
   secrets: string[] = []
@@ -188,6 +190,7 @@ class StepRunWriter {
   private timer?: NodeJS.Timeout
   private chain: Promise<void> = Promise.resolve()
   private readonly tails = { stdout: '', stderr: '' }
+  private readonly held = { stdout: '', stderr: '' }
 
   constructor (
     private readonly store: EventStore,
@@ -197,13 +200,18 @@ class StepRunWriter {
     private readonly actor: string
   ) {}
 
-  tail (stream: 'stdout' | 'stderr'): string { return redact(this.tails[stream], this.secrets).slice(-TAIL) }
+  tail (stream: 'stdout' | 'stderr'): string { return this.tails[stream].slice(-TAIL) }
 
-  output (stream: 'stdout' | 'stderr', text: string): void {
-    this.tails[stream] = (this.tails[stream] + text).slice(-TAIL * 2)
+  output (stream: 'stdout' | 'stderr', text: string, final = false): void {
+    const redacted = redact(this.held[stream] + text, this.secrets)
+    const hold = final ? 0 : Math.min(redacted.length, Math.max(0, ...this.secrets.map(s => s.length - 1)))
+    const ready = redacted.slice(0, redacted.length - hold)
+    this.held[stream] = redacted.slice(redacted.length - hold)
+    if (ready === '') return
+    this.tails[stream] = (this.tails[stream] + ready).slice(-TAIL)
     if (this.written + this.size >= OUTPUT_LIMIT) return
-    this.buffer.push({ stream, text })
-    this.size += text.length
+    this.buffer.push({ stream, text: ready })
+    this.size += ready.length
     if (this.size >= FLUSH_BYTES) this.flush()
     else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS)
   }
@@ -219,7 +227,6 @@ class StepRunWriter {
       if (last != null && last.data.stream === stream && last.data.data.length < 64 * 1024) last.data.data += text
       else events.push({ type: 'step_run.output', data: { ...this.ref, stream, data: text } })
     }
-    for (const e of events) (e.data as any).data = redact((e.data as any).data, this.secrets)
     this.written += this.size
     this.buffer = []
     this.size = 0
@@ -235,8 +242,10 @@ class StepRunWriter {
   }
 
   async finish (finished: Omit<StepRunFinished, keyof StepRunRef>): Promise<void> {
+    this.output('stdout', '', true)
+    this.output('stderr', '', true)
     this.flush()
-    this.append([{ type: 'step_run.finished', data: { ...this.ref, ...finished } }])
+    this.append([{ type: 'step_run.finished', data: { ...this.ref, ...finished, stdout_tail: this.tail('stdout'), stderr_tail: this.tail('stderr') } }])
     await this.chain
   }
 }

@@ -42,7 +42,7 @@ function parseRequest (msg: Msg): ResolveRequest | string {
   } catch {
     return 'the request is not JSON'
   }
-  if (body == null || typeof body !== 'object') return 'the request must be an object {execution_id, names}'
+  if (body == null || typeof body !== 'object' || Array.isArray(body)) return 'the request must be an object {execution_id, names}'
   if (typeof body.execution_id !== 'string' || body.execution_id === '') return 'execution_id is required'
   if (!Array.isArray(body.names)) return 'names must be an array of secret names'
   if (body.names.length > MAX_RESOLVE_NAMES) return `at most ${MAX_RESOLVE_NAMES} names per request`

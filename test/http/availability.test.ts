@@ -98,8 +98,10 @@ t.test('NATS stopped: 503 with Retry-After; started again: the node recovers wit
     t.match(earlier.json(), { name: 'before-outage', version: 1 })
     t.equal((await send(t, node, { method: 'GET', url: `/api/v1.0/orchestrations/during-${how}` })).statusCode, 404, 'the refused write changed nothing')
 
+    const writeStarted = Date.now()
     const after = await send(t, node, { method: 'POST', url: '/api/v1.0/orchestrations', body: definition(`after-${how}`) })
     t.equal(after.statusCode, 201, 'a new write works after recovery')
+    t.comment(`the first write after recovery took ${Date.now() - writeStarted} ms`)
     const read = await send(t, node, { method: 'GET', url: `/api/v1.0/orchestrations/after-${how}` })
     t.equal(read.statusCode, 200, 'and is read back at once')
     const names = (await send(t, node, list)).json().items.map((o: any) => o.name)

@@ -450,6 +450,28 @@ t.test('a failing apply changes neither the tables nor the checkpoint', async t 
   await run
 })
 
+t.test('migrate is not upset by schemas dropped meanwhile (a rebuild, another namespace)', async t => {
+  let churning = true
+  const churn = (async () => {
+    for (let i = 0; churning; i++) {
+      const s = `${namespace}__churn${i % 3}`
+      await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(s)}`.execute(db)
+      await sql`CREATE TABLE IF NOT EXISTS ${sql.id(s, 'x')} (a int)`.execute(db)
+      await sql`DROP SCHEMA ${sql.id(s)} CASCADE`.execute(db)
+    }
+  })()
+  try {
+    for (let i = 0; i < 12; i++) {
+      const s = await sideSchema(`mig${i}`)
+      await migrate(db, s, auditProjection)
+      t.equal(await count(s, 'audit_events'), 0)
+    }
+  } finally {
+    churning = false
+    await churn
+  }
+})
+
 t.test('a lease lets one holder run at a time and passes on when it stops', async t => {
   const name = `projector:test ${randomUUID().slice(0, 6)}`
   const ncA = await connectNats([NATS_URL], 'lease-a')

@@ -1,0 +1,48 @@
+import t from 'tap'
+import { startEngineCluster } from '../helpers/agents.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+const c = await startEngineCluster({
+  extra: [{ name: 'web-1', groups: ['prod-servers'] }, { name: 'web-2', groups: ['prod-servers', 'eu'] }]
+})
+t.teardown(c.teardown)
+
+const servers = async (): Promise<any[]> => {
+  const res = await c.api('GET', '/api/v1.0/servers')
+  if (res.statusCode !== 200) throw new Error(`${res.statusCode} ${res.body}`)
+  return res.json().items
+}
+
+t.test('lists the local agent and the extra agents online with groups and last_seen', async t => {
+  const before = Date.now()
+  const items = await servers()
+  t.same(items.map(s => s.name), ['local-1', 'web-1', 'web-2'], 'sorted by name')
+  for (const s of items) {
+    t.equal(s.status, 'online', `${s.name} online`)
+    t.type(s.last_seen, 'string')
+    t.ok(Math.abs(Date.parse(s.last_seen) - before) < 5_000, `${s.name} seen recently`)
+  }
+  t.same(items.find(s => s.name === 'local-1').groups, ['local'])
+  t.same(items.find(s => s.name === 'web-1').groups, ['prod-servers'])
+  t.same(items.find(s => s.name === 'web-2').groups, ['prod-servers', 'eu'])
+
+  // last_seen moves on while the agent beats
+  const first = items.find(s => s.name === 'web-1').last_seen
+  await waitFor(async () => (await servers()).find(s => s.name === 'web-1').last_seen > first, { timeoutMs: 3_000, what: 'a newer heartbeat' })
+})
+
+t.test('an agent that stops is offline after the heartbeat timeout', async t => {
+  await c.agents[0].stop()
+  const stoppedAt = Date.now()
+  const offline = await waitFor(async () => {
+    const s = (await servers()).find(s => s.name === 'web-1')
+    return s.status === 'offline' ? s : undefined
+  }, { timeoutMs: 6_000, what: 'web-1 offline' })
+  t.ok(Date.now() - stoppedAt >= 1_000, 'not before the timeout (1.5 s)')
+  t.type(offline.last_seen, 'string', 'last_seen stays')
+  t.ok(Date.parse(offline.last_seen) <= stoppedAt + 300, 'last_seen is the last beat')
+  const rest = await servers()
+  t.equal(rest.find(s => s.name === 'web-1').status, 'offline', 'still listed, offline')
+  t.equal(rest.find(s => s.name === 'web-2').status, 'online', 'the others stay online')
+  t.equal(rest.find(s => s.name === 'local-1').status, 'online')
+})
