@@ -1,5 +1,5 @@
 // npm run bench -- --help
-import { cpus } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { sql } from 'kysely'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { connectNats } from '../src/nats.ts'
@@ -86,7 +86,8 @@ async function main (): Promise<number> {
       node: process.version,
       cpus: cpus().length,
       'nats-server': nc.info?.version ?? '?',
-      postgres: pgv?.server_version ?? '?'
+      postgres: (pgv?.server_version ?? '?').split(' ')[0],
+      'load avg at start': loadavg()[0].toFixed(1)
     }
     const ctx: BenchContext = { namespace, nc, database, signal: controller.signal, rss, progress }
 
@@ -112,6 +113,7 @@ async function main (): Promise<number> {
     progress(`failed: ${report.error}`)
   }
 
+  report.environment['load avg at end'] = loadavg()[0].toFixed(1)
   await cleanup()
   rss.stop()
   emit(report, opts)
