@@ -52,6 +52,7 @@ export function formatTable (report: Report): string {
   const line = (r: string[]): string => '| ' + r.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |'
   const sep = '|' + widths.map(w => '-'.repeat(w + 2)).join('|') + '|'
   const out = [line(head), sep, ...body.map(line)]
+  if (body.length === 0) out.push('(no scenario finished)')
   out.push('')
   out.push(`process peak RSS (maxRSS): ${mb(report.processMaxRssBytes)}; namespace ${report.namespace}; ` +
     Object.entries(report.environment).map(([k, v]) => `${k} ${String(v)}`).join(', '))

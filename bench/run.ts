@@ -1,5 +1,7 @@
 // npm run bench -- --help
 import { cpus, loadavg } from 'node:os'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { sql } from 'kysely'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { connectNats } from '../src/nats.ts'
@@ -15,6 +17,41 @@ import { rebuildScenario } from './scenarios/rebuild.ts'
 
 function progress (msg: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`)
+}
+
+/**
+ * A detached helper that removes the namespace if this process dies before it has (see
+ * watchdog.ts). Ctrl-C normally runs our own cleanup; but tsx, relaying the signal, SIGKILLs its
+ * child when the child's event loop does not acknowledge within 30 ms, as under load it may not.
+ */
+function startWatchdog (namespace: string, appName: string): ChildProcess | null {
+  try {
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./watchdog.ts', import.meta.url)), namespace, appName], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      detached: true,
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc']
+    })
+    child.on('error', () => {})
+    child.unref()
+    ;(child.channel as { unref?: () => void } | undefined)?.unref?.()
+    return child
+  } catch {
+    return null
+  }
+}
+
+/** Tells the watchdog the namespace is gone, so it exits without doing anything. */
+async function releaseWatchdog (child: ChildProcess | null): Promise<void> {
+  if (child?.connected !== true) return
+  await new Promise<void>(resolve => {
+    const timer = setTimeout(resolve, 1_000)
+    try {
+      child.send('done', () => { clearTimeout(timer); child.disconnect(); resolve() })
+    } catch {
+      clearTimeout(timer)
+      resolve()
+    }
+  })
 }
 
 function emit (report: Report, opts: BenchOptions): void {
@@ -50,6 +87,7 @@ async function main (): Promise<number> {
     interrupted: false
   }
 
+  const watchdog = startWatchdog(namespace, appName)
   let nc: NatsConnection | null = null
   let database: Database | null = null
   let cleaning: Promise<void> | null = null
@@ -59,14 +97,22 @@ async function main (): Promise<number> {
       const removed = await cleanupNamespace(namespace, nc, DATABASE_URL, appName)
         .catch(err => { progress(`cleanup failed: ${err?.message ?? err}`); return [] as string[] })
       progress(`removed ${removed.length === 0 ? 'nothing' : removed.join(', ')}`)
+      await releaseWatchdog(watchdog)
     })()
     await cleaning
   }
 
-  let interrupts = 0
+  let firstSignalAt = 0
   const onSignal = (signal: NodeJS.Signals): void => {
-    if (++interrupts > 1) { progress('second interrupt: exiting without cleanup'); process.exit(130) }
-    progress(`${signal}: stopping and cleaning up (interrupt again to exit at once)`)
+    if (firstSignalAt !== 0) {
+      // Ctrl-C reaches npm, tsx and this process at once and tsx relays it again: repeats within
+      // 2 s are that echo; a later one means "exit now"
+      if (performance.now() - firstSignalAt < 2_000) return
+      progress('interrupted again: exiting without finishing the cleanup')
+      process.exit(130)
+    }
+    firstSignalAt = performance.now()
+    progress(`${signal}: stopping and cleaning up (interrupt again after 2 s to exit at once)`)
     report.interrupted = true
     controller.abort()
     void cleanup().finally(() => {
@@ -93,16 +139,16 @@ async function main (): Promise<number> {
 
     const a = await appendScenario(ctx, opts.events, opts.concurrency, opts.rounds)
     report.rows.push(a.row)
-    report.details.a = a
+    report.details.a = { ...a, row: undefined }
 
     const b = await projectorScenario(ctx, opts.events, opts.concurrency, opts.rounds)
     report.rows.push(b.row)
-    report.details.b = b
+    report.details.b = { ...b, row: undefined }
 
     if (opts.rebuild > 0) {
       const c = await rebuildScenario(ctx, opts.rebuild, b.row.limit)
       report.rows.push(...c.rows)
-      report.details.c = c
+      report.details.c = { ...c, rows: undefined }
       progress(`(c) rebuild ${c.rebuild.eventsPerSecond.toFixed(0)} events/s in ${c.rebuild.seconds.toFixed(1)} s; ordered read ${c.read.eventsPerSecond.toFixed(0)} events/s`)
     } else {
       progress('(c) skipped (--rebuild 0)')

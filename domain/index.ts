@@ -10,16 +10,16 @@ export * from './orchestration/decider.ts'
 export * from './api-key/scopes.ts'
 export * from './api-key/schemas.ts'
 export * from './api-key/decider.ts'
+export * from './vault/schemas.ts'
+export * from './vault/decider.ts'
+export * from './catalogue.ts'
 
-export interface EventDescription {
-  type: string
-  description: string
-  /** field names of the event's `data` */
-  fields: string[]
-}
+import type { EventDescription } from './catalogue.ts'
+import { EXECUTION_EVENT_CATALOGUE } from './execution/catalogue.ts'
+import { VAULT_EVENT_CATALOGUE } from './vault/decider.ts'
 
-/** Every domain event type defined here, for the data dictionary's event catalogue. */
-export const EVENT_CATALOGUE: EventDescription[] = [
+/** Events of definitions and API keys. */
+export const DEFINITION_EVENT_CATALOGUE: EventDescription[] = [
   {
     type: 'orchestration.version_created',
     description: 'A new immutable version of an orchestration was created',
@@ -46,3 +46,6 @@ export const EVENT_CATALOGUE: EventDescription[] = [
     fields: ['id', 'rate_limits']
   }
 ]
+
+/** Every event type in the log, for the data dictionary's event catalogue. */
+export const EVENT_CATALOGUE: EventDescription[] = [...DEFINITION_EVENT_CATALOGUE, ...EXECUTION_EVENT_CATALOGUE, ...VAULT_EVENT_CATALOGUE]

@@ -25,7 +25,7 @@ export async function migrate (db: Kysely<any>, schema: string, projection: Proj
     const { error } = await migrator.migrateToLatest()
     if (error == null) return
     const code = (error as any)?.code
-    if (attempt >= 1 || (code !== '3F000' && code !== '42P01')) throw error
+    if (attempt >= 10 || (code !== '3F000' && code !== '42P01')) throw error
     await new Promise(resolve => setTimeout(resolve, 10 * attempt))
   }
 }

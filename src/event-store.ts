@@ -215,7 +215,15 @@ export class EventStore {
         // hand the batch out when the server has nothing more and nothing else is buffered here
         // (`info.pending` was the server's count when this message left it: a reader that is
         // behind holds many messages that each say 0, and must not write them one by one)
-        if (done || batch.length >= maxBatch || (m.info.pending === 0 && messages.getPending() === 0)) {
+        let caughtUp = m.info.pending === 0
+        // NATS 2.9 may count one message too many for the whole life of a consumer created while
+        // events were being appended (seen after a restart): with nothing buffered, ask the server
+        // rather than hold the batch back until another event comes, which may be never
+        // (nothing buffered: every message received has been handed to us. Not `getPending()`,
+        // which over-counts for as long as the consumer's own refill request sits in its queue)
+        const buffered = messages.getReceived() - messages.getProcessed()
+        if (!caughtUp && !done && buffered === 0) caughtUp = await consumer.info().then(i => i.num_pending === 0, () => true)
+        if (done || batch.length >= maxBatch || (caughtUp && buffered === 0)) {
           yield batch
           batch = []
         }

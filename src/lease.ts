@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { Kvm, type KV } from '@nats-io/kv'
+import { jetstream } from '@nats-io/jetstream'
 
 /**
  * Leases in a NATS KV bucket: whoever creates the key holds it and renews it by revision; the
@@ -12,9 +13,27 @@ export class Leases {
   private constructor (private readonly kv: KV, readonly ttlMs: number) {}
 
   static async open (nc: NatsConnection, namespace: string, ttlMs: number, replicas = 1): Promise<Leases> {
-    const kvm = new Kvm(nc)
+    // A lease request is useless once a good part of the TTL has passed, and one lost across a
+    // NATS reconnect must not keep the lease (and the projector behind it) away for the client's
+    // default 5 s after NATS is back: time out well inside the TTL and retry.
+    const kvm = new Kvm(jetstream(nc, { timeout: Math.max(500, Math.min(5_000, Math.floor(ttlMs / 2))) }))
     const kv = await kvm.create(`${namespace}_leases`, { ttl: ttlMs, history: 1, replicas })
     return new Leases(kv, ttlMs)
+  }
+
+  /**
+   * Creates the lease key; or takes it back when it is still ours (a renewal lost in a NATS outage
+   * left it behind), instead of waiting for it to expire while nobody runs the work.
+   */
+  private async acquire (key: string): Promise<number> {
+    try {
+      return await this.kv.create(key, this.holder)
+    } catch (err: any) {
+      if (!/wrong last sequence|key exists/i.test(String(err?.message))) throw err
+      const entry = await this.kv.get(key)
+      if (entry == null || entry.operation !== 'PUT' || entry.string() !== this.holder) throw err
+      return await this.kv.update(key, this.holder, entry.revision)
+    }
   }
 
   /**
@@ -33,7 +52,7 @@ export class Leases {
     while (!stop.aborted) {
       let revision: number
       try {
-        revision = await this.kv.create(key, this.holder)
+        revision = await this.acquire(key)
       } catch (err: any) {
         if (!/wrong last sequence|key exists/i.test(String(err?.message))) onError(err)
         await pause(Math.max(100, this.ttlMs / 4))

@@ -18,7 +18,9 @@ import { TaskBus } from './tasks.ts'
 import { Heartbeats } from './heartbeats.ts'
 import { Engine } from './engine/engine.ts'
 import { Agent } from './agent/agent.ts'
-import { resolveSecrets } from './vault/resolver.ts'
+import { resolveSecrets, serveVaultResolution } from './vault/resolver.ts'
+import { Vault } from './vault/crypto.ts'
+import { shredDeletedSecrets } from './vault/service.ts'
 
 export interface RunningNode {
   config: Config
@@ -94,6 +96,7 @@ export async function startNode (config: Config, opts: { log?: Logger, listen?: 
   let url: string | undefined
   let generatedApiKey: string | undefined
   const revocations = new Revocations(store, msg => log.warn(msg))
+  let resolver: ReturnType<typeof serveVaultResolution> | undefined
   if (config.roles.includes('api')) {
     revocations.start()
     generatedApiKey = await ensureBootstrapKey(store, config.bootstrapApiKey)
@@ -103,7 +106,12 @@ export async function startNode (config: Config, opts: { log?: Logger, listen?: 
     }
     const tokens = new Tokens(keyFromEnvOrFile(config.jwtSecret, config.dataDir, 'jwt.key'), config.tokenTtlSeconds)
     await heartbeats.watch()
-    app = await buildApp({ config, store, db, schema, tokens, revocations, watcher, health, heartbeats, logger: log })
+    // only API nodes hold the vault master key; agents ask them for values at run time
+    const vault = await Vault.open(nc, config.namespace, keyFromEnvOrFile(config.vaultKey, config.dataDir, 'vault.key'), config.replicas)
+    resolver = serveVaultResolution(nc, config.namespace, store, vault, { log: msg => log.warn(msg) })
+    await resolver.ready
+    void shredDeletedSecrets(store, vault).catch(err => log.warn({ err }, 'vault: sweeping deleted secrets failed'))
+    app = await buildApp({ config, store, db, schema, tokens, revocations, watcher, health, heartbeats, vault, logger: log })
     if (opts.listen !== false) {
       url = await app.listen({ port: config.port, host: config.host })
       log.info(`API listening on ${url}`)
@@ -122,6 +130,7 @@ export async function startNode (config: Config, opts: { log?: Logger, listen?: 
       await agent?.stop()
       await app?.close()
       revocations.close()
+      await resolver?.close()
       health.stop()
       await Promise.allSettled(running)
       await nc.drain().catch(() => {})

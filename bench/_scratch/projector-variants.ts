@@ -36,18 +36,33 @@ const preparedProjection: Projection = {
     await trx.insertInto('audit_events').values(rows).onConflict(oc => oc.column('seq').doNothing()).execute()
   }
 }
+async function customLoop (schema: string, last: number): Promise<void> {
+  for await (const batch of prefetching(false).readBatches({ fromSeq: 1, maxBatch: 500 })) {
+    const seq = await database.db.transaction().execute(async trx => {
+      const { rows: [{ seq: cp }] } = await sql<{ seq: number }>`INSERT INTO ${sql.id(schema, 'checkpoints')} (projection, seq) VALUES ('audit', 0) ON CONFLICT (projection) DO UPDATE SET projection = EXCLUDED.projection RETURNING seq`.execute(trx)
+      const fresh = batch.filter(e => e.seq > cp)
+      if (fresh.length === 0) return cp
+      await auditProjection.apply(trx.withSchema(schema), fresh)
+      const s = fresh[fresh.length - 1].seq
+      await trx.withSchema(schema).updateTable('checkpoints').set({ seq: s, updated_at: sql`now()` }).where('projection', '=', 'audit').execute()
+      return s
+    })
+    if (seq >= last) break
+  }
+}
 const res: Record<string, number[]> = {}
 try {
   await workerPool(N, 256, async i => { const ref = orchestrationRef(i); await store.append(ref, { version: 0, lastSeq: 0 }, [versionCreated(ref)], appendMeta(i)) })
   const last = await store.lastSeq()
   for (let r = 0; r < Number(process.env.ROUNDS ?? 3); r++) {
-    for (const [name, source, projection] of [['baseline', store, auditProjection], ['prefetch', prefetching(false), auditProjection], ['prefetch+prepare', prefetching(true), preparedProjection]] as const) {
+    for (const [name, source, projection] of [['baseline', store, auditProjection], ['prefetch', prefetching(false), auditProjection], ['prefetch+prepare', prefetching(true), preparedProjection], ['prefetch+1-stmt-lock', null, null]] as const) {
+      if (!(process.env.ONLY ?? name).split(',').includes(name)) continue
       const schema = `${ns}_${name.replace(/\W/g, '')}${r}`
       await sql`CREATE SCHEMA ${sql.id(schema)}`.execute(database.db)
       await migrate(database.db, schema, auditProjection)
       const ac = new AbortController(); let done = 0
       const c0 = process.cpuUsage(); const t0 = performance.now()
-      await runProjector({ db: database.db, schema, projection, source, maxBatch: 500, onCheckpoint: (_n, seq) => { if (seq >= last && done === 0) { done = performance.now(); ac.abort() } } }, ac.signal)
+      if (source == null) { await customLoop(schema, last); done = performance.now() } else await runProjector({ db: database.db, schema, projection: projection!, source, maxBatch: 500, onCheckpoint: (_n, seq) => { if (seq >= last && done === 0) { done = performance.now(); ac.abort() } } }, ac.signal)
       const cu = process.cpuUsage(c0)
       const rate = N / ((done - t0) / 1000)
       ;(res[name] ??= []).push(rate)

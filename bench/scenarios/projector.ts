@@ -83,7 +83,7 @@ export async function projectorScenario (ctx: BenchContext, events: number, conc
   await workerPool(events, concurrency, async i => {
     const ref = orchestrationRef(i)
     await store.append(ref, { version: 0, lastSeq: 0 }, [versionCreated(ref)], appendMeta(i))
-  }, { signal: ctx.signal, onProgress: done => ctx.progress(`(b) pre-append ${fmtInt(done)}/${fmtInt(events)}`) })
+  }, { signal: ctx.signal, progressEvery: Math.max(1, Math.floor(events / 4)), onProgress: done => ctx.progress(`(b) pre-append ${fmtInt(done)}/${fmtInt(events)}`) })
   aborted(ctx.signal)
   const lastSeq = await store.lastSeq()
 

@@ -1,5 +1,5 @@
 import { sql } from 'kysely'
-import { jetstream } from '@nats-io/jetstream'
+import { jetstream, DeliverPolicy } from '@nats-io/jetstream'
 import { EventStore } from '../../src/event-store.ts'
 import { auditProjection } from '../../projections/audit.ts'
 import { rebuild } from '../../projections/rebuild.ts'
@@ -15,6 +15,7 @@ export interface RebuildFigures {
   rows: Row[]
   append: { eventsPerSecond: number, seconds: number, envelopeBytes: number }
   read: { eventsPerSecond: number, seconds: number }
+  bareRead: { eventsPerSecond: number, seconds: number }
   rebuild: { eventsPerSecond: number, seconds: number, events: number }
 }
 
@@ -66,6 +67,30 @@ export async function rebuildScenario (ctx: BenchContext, total: number, rawInse
   const readSeconds = (performance.now() - t0) / 1000
   aborted(ctx.signal)
 
+  // the same without the store's decoding (JSON.parse + upcast): what the consumer itself delivers
+  ctx.progress(`(c) bare ordered consumer (no decoding) over ${fmtInt(lastSeq)} events`)
+  const bareProgress = every(lastSeq, '(c) bare read', ctx, performance.now())
+  let bare = 0
+  t0 = performance.now()
+  {
+    const consumer = await js.consumers.get(store.stream, { filter_subjects: `${store.subjectPrefix}.>`, deliver_policy: DeliverPolicy.All })
+    const messages = await consumer.consume({ max_messages: 4096 })
+    const onAbort = (): void => { void messages.close() }
+    ctx.signal.addEventListener('abort', onAbort)
+    try {
+      for await (const m of messages) {
+        bare++
+        if (bare % 2_000 === 0) bareProgress(bare)
+        if (m.seq >= lastSeq) break
+      }
+    } finally {
+      ctx.signal.removeEventListener('abort', onAbort)
+      await messages.close()
+    }
+  }
+  const bareSeconds = (performance.now() - t0) / 1000
+  aborted(ctx.signal)
+
   // rebuild of the audit projection into the (empty) live schema of this scenario
   const schema = sub(ctx, 'c')
   await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(ctx.database.db)
@@ -96,11 +121,19 @@ export async function rebuildScenario (ctx: BenchContext, total: number, rawInse
       },
       {
         id: 'c-read',
-        scenario: `    context: ordered-consumer read in (c), ${fmtInt(read)} events`,
+        scenario: `    context: ordered-consumer read in (c) (store.readBatches), ${fmtInt(read)} events`,
         unit: 'events/s',
         ours: readRate,
         peakRssBytes: peakBytes,
         seconds: readSeconds
+      },
+      {
+        id: 'c-bare-read',
+        scenario: `    context: same consumer without decoding (JSON.parse + upcast)`,
+        unit: 'events/s',
+        ours: bare / bareSeconds,
+        peakRssBytes: peakBytes,
+        seconds: bareSeconds
       },
       {
         id: 'c-append',
@@ -113,6 +146,7 @@ export async function rebuildScenario (ctx: BenchContext, total: number, rawInse
     ],
     append: { eventsPerSecond: total / appendSeconds, seconds: appendSeconds, envelopeBytes },
     read: { eventsPerSecond: readRate, seconds: readSeconds },
+    bareRead: { eventsPerSecond: bare / bareSeconds, seconds: bareSeconds },
     rebuild: { eventsPerSecond: result.eventsPerSecond, seconds: result.seconds, events: result.events }
   }
 }

@@ -2,6 +2,11 @@
 
 const PLACEHOLDER = /\{\{\s*(params|vault)\.([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}/g
 
+/** The text with every placeholder replaced by `by`: to check the shape of a value filled in later. */
+export function stubPlaceholders (text: string, by: string): string {
+  return text.replace(PLACEHOLDER, by)
+}
+
 /** Names of the vault secrets an action refers to. */
 export function vaultRefs (value: unknown): string[] {
   const found = new Set<string>()

@@ -38,7 +38,7 @@ export const httpActionSchema = {
       default: 'GET',
       description: 'HTTP method'
     },
-    url: { type: 'string', format: 'uri', description: 'Absolute URL to call' },
+    url: { type: 'string', format: 'uri', description: 'Absolute URL to call; {{params.x}} and {{vault.x}} in it are filled in at run time' },
     headers: stringMap('Request headers'),
     body: {
       description: 'Request body: a string is sent as is, an object as JSON',

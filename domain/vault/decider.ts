@@ -1,9 +1,9 @@
 // The vault secret aggregate (id = secret name). The caller encrypts: commands and events carry
 // only ciphertext and the id of the data key that opens it, never the plaintext. The data keys live
 // outside the log, so destroying them (on delete) makes every recorded ciphertext unreadable.
-import { DomainError, type Decider, type DomainEvent } from '../decider.ts'
+import { DomainError, type Decider, type DomainEvent, type Problem } from '../decider.ts'
 import type { CommandMeta } from '../command.ts'
-import type { EventDescription } from '../index.ts'
+import type { EventDescription } from '../catalogue.ts'
 import { VAULT_DEFAULT_SCOPE, VAULT_NAME_PATTERN, VAULT_SCOPE_PATTERN } from './schemas.ts'
 
 /** An encrypted value: AES-256-GCM output (base64) and the id of its wrapped data key. */
@@ -84,7 +84,7 @@ function decide (state: VaultSecretState, command: VaultCommand): VaultEvent[] {
       const d = command.data
       const current = state.status === 'active' ? state : undefined
       const scope = d.scope ?? current?.scope ?? VAULT_DEFAULT_SCOPE
-      const problems = []
+      const problems: Problem[] = []
       if (!NAME.test(d.name)) problems.push({ path: '/name', message: `must match ${VAULT_NAME_PATTERN}` })
       if (!SCOPE.test(scope)) problems.push({ path: '/scope', message: `must match ${VAULT_SCOPE_PATTERN}` })
       for (const k of ['ciphertext', 'iv', 'tag', 'key_id'] as const) {

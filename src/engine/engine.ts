@@ -4,6 +4,7 @@ import type { RecordedEvent } from '../../domain/envelope.ts'
 import { DomainError, fold } from '../../domain/decider.ts'
 import { orchestrationDecider, orchestrationView } from '../../domain/orchestration/decider.ts'
 import { executionDecider, type KnownServer } from '../../domain/execution/launch.ts'
+import { render, vaultRefs } from '../../domain/execution/template.ts'
 import { actionOf, stepRunId, type ExecutionLaunched, type StepDispatched, type StepRunRef } from '../../domain/execution/events.ts'
 import { decisionEvents, evolveExecution, initialExecution, nextDecisions, slotKey, stepOf, type ExecutionState } from '../../domain/execution/run.ts'
 import { ConcurrencyError, type EventStore } from '../event-store.ts'
@@ -201,9 +202,12 @@ export class Engine {
       const { events } = await store.load({ type: 'orchestration', id: action.orchestration_id })
       const view = orchestrationView(fold(orchestrationDecider, events as any), action.version)
       if (view == null) throw new DomainError('not_found', `orchestration ${action.orchestration_id}${action.version != null ? ` version ${action.version}` : ''} not found`)
+      // `{{params.x}}` of the parent are filled in; `{{vault.x}}` stays a placeholder (no secret in the log)
+      const keepVault = Object.fromEntries(vaultRefs(action.params ?? {}).map(name => [name, `{{vault.${name}}}`]))
+      const params = render(action.params ?? {}, { params: t.state.launch.params, vault: keepVault })
       await handleCommand(store, executionDecider, { type: 'execution', id: childId }, {
         type: 'LaunchExecution',
-        data: { execution_id: childId, orchestration: view, targets: [d.server], params: action.params ?? {}, servers: [...this.servers.values()], parent: { execution_id: d.execution_id, step_id: d.step_id, server: d.server, attempt: d.attempt } }
+        data: { execution_id: childId, orchestration: view, targets: [d.server], params, servers: [...this.servers.values()], parent: { execution_id: d.execution_id, step_id: d.step_id, server: d.server, attempt: d.attempt } }
       }, { commandId: `launch:${childId}`, actor: ENGINE, now })
     } catch (err: any) {
       const finishedAt = new Date().toISOString()
@@ -254,7 +258,30 @@ export class Engine {
         { commandId: `cancel:${childId}`, actor: ENGINE, now: new Date().toISOString() }).catch(() => {})
       return
     }
+    // an attempt no agent has started (still queued, or waiting out its retry backoff) would only
+    // be stopped once it starts: claim it here instead, so it never runs and the run ends now
+    const slot = t.state.slots[slotKey(d.step_id, d.server)]
+    if (slot?.open === true && !slot.started && await this.cancelUnstarted({ execution_id: id, step_id: d.step_id, server: d.server, attempt: d.attempt, kind: 'action' })) return
     this.o.bus.stop(d.server, { execution_id: id, step_id: d.step_id, attempt: d.attempt, kind: 'action' })
+  }
+
+  /** Ends an attempt as cancelled unless an agent started it first (then it must be stopped). */
+  private async cancelUnstarted (ref: StepRunRef): Promise<boolean> {
+    const aggregate = { type: 'step_run', id: stepRunId(ref) }
+    const now = new Date().toISOString()
+    try {
+      await this.o.store.append(aggregate, { version: 0, lastSeq: 0 }, [
+        { type: 'step_run.started', data: { ...ref, instance: ENGINE, started_at: now } },
+        {
+          type: 'step_run.finished',
+          data: { ...ref, status: 'cancelled', rc: null, error: 'cancelled before it started', stdout_tail: '', stderr_tail: '', started_at: now, finished_at: now, duration_ms: 0 }
+        }
+      ], { commandId: `cancel-unstarted:${aggregate.id}`, actor: ENGINE, now })
+      return true
+    } catch (err) {
+      if (!(err instanceof ConcurrencyError)) this.o.log.warn({ err, execution_id: ref.execution_id }, 'engine: could not cancel an attempt that has not started')
+      return false
+    }
   }
 
   /** Attempts whose agent stopped beating (or restarted, losing the process) have failed. */

@@ -11,6 +11,7 @@ import { auditRoutes } from './routes/audit.ts'
 import { dictionaryRoutes } from './routes/dictionary.ts'
 import { executionRoutes } from './routes/executions.ts'
 import { serverRoutes } from './routes/servers.ts'
+import { vaultRoutes } from './routes/vault.ts'
 
 export const BODY_LIMIT = 1024 * 1024
 
@@ -64,6 +65,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(auditRoutes(deps), { prefix: '/api/v1.0/audit' })
   await app.register(executionRoutes(deps), { prefix: '/api/v1.0' })
   await app.register(serverRoutes(deps), { prefix: '/api/v1.0/servers' })
+  if (deps.vault != null) await app.register(vaultRoutes({ ...deps, vault: deps.vault }), { prefix: '/api/v1.0/vault' })
   for (const prefix of ['/api/v2', '/api/v2.0']) await app.register(dictionaryRoutes(deps), { prefix: `${prefix}/data-dictionary` })
   return app
 }

@@ -10,6 +10,7 @@ import type { Revocations } from '../auth/revocations.ts'
 import type { ProjectionWatcher } from '../read-your-writes.ts'
 import type { Health } from '../health.ts'
 import type { Heartbeats } from '../heartbeats.ts'
+import type { Vault } from '../vault/crypto.ts'
 import { problem } from './problem.ts'
 
 /** Everything the HTTP layer needs; built by the node (or a test) and handed to buildApp. */
@@ -23,6 +24,7 @@ export interface AppDeps {
   watcher: ProjectionWatcher
   health: Health
   heartbeats?: Heartbeats
+  vault?: Vault
   clock?: () => Date
   logger?: any
 }

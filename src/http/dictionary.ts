@@ -2,6 +2,9 @@ import { orchestrationSchema } from '../../domain/orchestration/schemas.ts'
 import { apiKeySchema, tokenRequestSchema } from '../../domain/api-key/schemas.ts'
 import { EVENT_CATALOGUE } from '../../domain/index.ts'
 import { auditEventSchema, auditQuerySchema } from './routes/audit.ts'
+import { vaultSecretSchema } from '../../domain/vault/schemas.ts'
+import { launchSchema } from '../../domain/execution/schemas.ts'
+import { serverSchema, stepRunSchema } from './routes/resource-schemas.ts'
 
 /** JSON Schema words the dictionary passes on as they are. */
 const WORDS = ['type', 'const', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'minLength', 'maxLength',
@@ -62,6 +65,31 @@ export const RESOURCES: Resource[] = [
     description: tokenRequestSchema.description,
     endpoints: ['POST /api/v1.0/auth/token'],
     schema: tokenRequestSchema
+  },
+  {
+    name: 'executions',
+    description: launchSchema.description,
+    endpoints: ['POST /api/v1.0/launch', 'GET /api/v1.0/executions', 'GET /api/v1.0/executions/:id',
+      'GET /api/v1.0/executions/:id/steps/:step_id/output', 'POST /api/v1.0/executions/:id/cancel'],
+    schema: launchSchema
+  },
+  {
+    name: 'step-runs',
+    description: stepRunSchema.description,
+    endpoints: ['GET /api/v1.0/executions/:id'],
+    schema: stepRunSchema
+  },
+  {
+    name: 'servers',
+    description: serverSchema.description,
+    endpoints: ['GET /api/v1.0/servers'],
+    schema: serverSchema
+  },
+  {
+    name: 'vault',
+    description: vaultSecretSchema.description,
+    endpoints: ['POST /api/v1.0/vault', 'GET /api/v1.0/vault', 'GET /api/v1.0/vault/:name', 'DELETE /api/v1.0/vault/:name'],
+    schema: vaultSecretSchema
   },
   {
     name: 'audit',

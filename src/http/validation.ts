@@ -1,6 +1,7 @@
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import { relationshipKeyword } from '../../domain/keywords.ts'
+import { stubPlaceholders } from '../../domain/execution/template.ts'
 import type { Problem } from '../../domain/decider.ts'
 
 /**
@@ -17,6 +18,17 @@ export function createAjv (opts: { forQueryString?: boolean } = {}): Ajv {
   // compare with is invalid input (400), not a failing query
   const rfc3339 = ajv.formats['date-time'] as { validate: (s: string) => boolean, compare?: (a: string, b: string) => number | undefined }
   ajv.addFormat('date-time', { type: 'string', validate: (s: string) => rfc3339.validate(s) && !Number.isNaN(Date.parse(s)), compare: rfc3339.compare })
+  // an http action's url may hold `{{params.x}}` / `{{vault.x}}` (filled in at run time): it must
+  // be a URI once they are, so they stand for a plain word (a leading one for scheme and host)
+  const uri = ajv.formats.uri as (s: string) => boolean
+  ajv.addFormat('uri', {
+    type: 'string',
+    validate: (s: string) => {
+      if (uri(s)) return true
+      const stubbed = stubPlaceholders(s, 'x')
+      return stubbed !== s && (uri(stubbed) || (/^\{\{/.test(s.trim()) && uri(`http://${stubbed}`)))
+    }
+  })
   ajv.addKeyword(relationshipKeyword)
   return ajv
 }

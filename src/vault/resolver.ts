@@ -69,10 +69,11 @@ async function resolve (store: EventStore, vault: Vault, req: ResolveRequest, op
 /**
  * Answers `<ns>.vault.resolve` requests `{execution_id, names}` with `{values}` or `{error}`
  * (unknown names are named in the error). A queue group spreads requests over the API nodes.
+ * Await `ready` before relying on it from another connection.
  */
 export function serveVaultResolution (
   nc: NatsConnection, namespace: string, store: EventStore, vault: Vault, opts: ResolutionOptions = {}
-): { close: () => Promise<void> } {
+): { close: () => Promise<void>, ready: Promise<void> } {
   const reply = (msg: Msg, answer: ResolveReply): void => { msg.respond(JSON.stringify(answer)) }
   const sub = nc.subscribe(vaultResolveSubject(namespace), {
     queue: `${namespace}.vault.resolvers`,
@@ -88,7 +89,9 @@ export function serveVaultResolution (
     }
   })
   return {
-    close: async () => { if (!sub.isClosed()) await sub.drain().catch(() => {}) }
+    close: async () => { if (!sub.isClosed()) await sub.drain().catch(() => {}) },
+    // resolves once the server knows the subscription: requests from other connections reach it
+    ready: nc.flush()
   }
 }
 

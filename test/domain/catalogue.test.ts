@@ -16,9 +16,9 @@ t.test('the event catalogue describes every event the deciders emit, field for f
   const revoked = k.decide(domain.fold(k, created), { type: 'RevokeApiKey', data: { id: 'k' }, meta })
   const emitted = [...v1, ...arch, ...created, ...limits, ...revoked]
 
-  t.same(domain.EVENT_CATALOGUE.map(e => e.type).sort(), emitted.map(e => e.type).sort())
+  t.same(domain.DEFINITION_EVENT_CATALOGUE.map(e => e.type).sort(), emitted.map(e => e.type).sort())
   for (const e of emitted) {
-    const entry = domain.EVENT_CATALOGUE.find(c => c.type === e.type)
+    const entry = domain.DEFINITION_EVENT_CATALOGUE.find(c => c.type === e.type)
     t.same(entry?.fields, Object.keys(e.data), e.type)
     t.type(entry?.description, 'string')
   }

@@ -126,21 +126,22 @@ async function appendMixed (w: Writer, count: number, exp: Expected, tag = 'm'):
 
 const newExpected = (): Expected => ({ orchestrations: new Map(), keys: new Map() })
 
-async function until (what: string, cond: () => Promise<boolean>, ms = 10_000): Promise<void> {
+async function until (what: string, cond: () => Promise<boolean>, ms = 10_000, progress = (): string => ''): Promise<void> {
   const deadline = Date.now() + ms
   // a table that does not exist yet (the projector is still migrating) counts as "not yet"
   while (!(await cond().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} ${progress()}`)
     await new Promise(resolve => setTimeout(resolve, 20))
   }
 }
 
 async function caughtUp (s: string, projections: Projection[]): Promise<void> {
   const last = await store.lastSeq()
+  const at: Record<string, number> = {}
   await until(`${s} to reach seq ${last}`, async () => {
-    for (const p of projections) if (await readCheckpoint(db, s, p.name) < last) return false
-    return true
-  })
+    for (const p of projections) at[p.name] = await readCheckpoint(db, s, p.name)
+    return projections.every(p => at[p.name] >= last)
+  }, 20_000, () => JSON.stringify(at))
 }
 
 /** Every row of every table, in a stable order: for "nothing changed" comparisons. */
@@ -364,8 +365,8 @@ t.test('a projector stopped mid-stream resumes from its checkpoint: nothing lost
   const first = new AbortController()
   let applied = 0
   const slow: Projection = { ...counter, apply: async (trx, events) => { await counter.apply(trx, events); applied += events.length; await new Promise(resolve => setTimeout(resolve, 5)) } }
-  const runs = [runProjector({ db, schema: s, projection: slow, source: store, maxBatch: 7 }, first.signal)]
-  for (const p of projections.slice(1)) runs.push(runProjector({ db, schema: s, projection: p, source: store, maxBatch: 7 }, first.signal))
+  const runs = [runProjector({ db, schema: s, projection: slow, source: store, maxBatch: 10 }, first.signal)]
+  for (const p of projections.slice(1)) runs.push(runProjector({ db, schema: s, projection: p, source: store, maxBatch: 10 }, first.signal))
   const writing = appendMixed(w, 60, expected, 'crash')
   await until('the first run to be part way', async () => applied >= 40)
   first.abort()
@@ -382,7 +383,7 @@ t.test('a projector stopped mid-stream resumes from its checkpoint: nothing lost
   // a new projector (another node) catches up from the checkpoint
   const second = new AbortController()
   const log: string[] = []
-  const runs2 = projections.map(projection => runProjector({ db, schema: s, projection, source: store, maxBatch: 7, log: (_l, msg) => log.push(msg) }, second.signal))
+  const runs2 = projections.map(projection => runProjector({ db, schema: s, projection, source: store, maxBatch: 10, log: (_l, msg) => log.push(msg) }, second.signal))
   t.teardown(async () => { second.abort(); await Promise.all(runs2) })
   await caughtUp(s, projections)
   t.ok(log.some(m => m.includes(`running from seq ${stoppedAt + 1}`)), 'it started from the checkpoint, not from 1')
@@ -437,7 +438,7 @@ t.test('a failing apply changes neither the tables nor the checkpoint', async t 
   const healing = counterProjection('healing', e => broken && e.seq === poison)
   const stop = new AbortController()
   const warnings: string[] = []
-  const run = runProjector({ db, schema: s, projection: healing, source: store, maxBatch: 8, log: (level, msg) => { if (level === 'warn') warnings.push(msg) } }, stop.signal)
+  const run = runProjector({ db, schema: s, projection: healing, source: store, maxBatch: 25, log: (level, msg) => { if (level === 'warn') warnings.push(msg) } }, stop.signal)
   t.teardown(async () => { stop.abort(); await run })
   await until('a failure', async () => warnings.length >= 2)
   const stuck = await readCheckpoint(db, s, healing.name)

@@ -304,6 +304,35 @@ t.test('a live reader that falls behind gets what arrived meanwhile in one batch
   t.ok(sizes.length <= 5, `what was buffered while busy comes in one batch, not one per event (${sizes.join(', ')})`)
 })
 
+t.test('a live reader keeps delivering past its pull window (no stall after a refill)', async t => {
+  const from = (await store.lastSeq()) + 1
+  const ac = new AbortController()
+  let received = 0
+  const seen: number[] = []
+  const reader = (async () => {
+    // maxBatch 50: the consumer pulls 256 at a time and refills as it goes
+    for await (const batch of store.readBatches({ fromSeq: from, maxBatch: 50, signal: ac.signal })) {
+      received += batch.length
+      seen.push(...batch.map(e => e.seq))
+      // a projector writing each batch: messages (and the consumer's refill requests) queue up meanwhile
+      await new Promise(resolve => setTimeout(resolve, 10))
+    }
+  })()
+  const total = 600
+  for (let i = 0; i < total; i += 20) {
+    await Promise.all(Array.from({ length: 20 }, async (_, k) => await store.append(ref('server', `window-${i + k}`), { version: 0, lastSeq: 0 }, [{ type: 'server.heartbeat', data: {} }], meta())))
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+  try {
+    await withTimeout((async () => { while (received < total) await new Promise(resolve => setTimeout(resolve, 20)) })(), 8_000, `all ${total} events (got ${received})`)
+  } catch (err) {
+    t.fail(`the reader stalled at ${received} of ${total}`)
+  }
+  ac.abort()
+  await withTimeout(reader, 3_000, 'reader ends')
+  t.same(seen, Array.from({ length: total }, (_, k) => from + k), 'every event once, in order')
+})
+
 t.test('an upcaster transforms old data on read', async t => {
   const type = `test.upcast_${randomUUID().slice(0, 8)}`
   const r = ref('test', `upcast-${type}`)

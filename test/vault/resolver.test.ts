@@ -26,6 +26,7 @@ t.teardown(async () => { await agent.drain().catch(() => {}) })
 
 const resolver = serveVaultResolution(nc, namespace, store, vault)
 t.teardown(resolver.close)
+await resolver.ready
 
 const refusal = async (p: Promise<unknown>): Promise<string> => {
   try {
@@ -71,6 +72,7 @@ t.test('an authorize hook can refuse, e.g. an execution that is not running', as
     authorize: (req, secrets) => req.execution_id === 'running' ? null : `execution ${req.execution_id} is not running (asked for ${secrets.map(s => s.name).join(', ')})`
   })
   t.teardown(strict.close)
+  await strict.ready
   t.same(await resolveSecrets(agent, `${namespace}_strict`, { execution_id: 'running', names: ['api_token'] }), { api_token: TOKEN })
   t.match(await refusal(resolveSecrets(agent, `${namespace}_strict`, { execution_id: 'done', names: ['api_token'] })), /execution done is not running \(asked for api_token\)/)
 })
@@ -78,6 +80,7 @@ t.test('an authorize hook can refuse, e.g. an execution that is not running', as
 t.test('a value that cannot be decrypted is an error without details', async t => {
   const other = serveVaultResolution(nc, `${namespace}_other`, store, await Vault.open(nc, namespace, randomBytes(32)), { log: () => {} })
   t.teardown(other.close)
+  await other.ready
   t.match(await refusal(resolveSecrets(agent, `${namespace}_other`, { execution_id: 'e', names: ['api_token'] })), /could not be read: .*another master key/)
 })
 

@@ -1,0 +1,43 @@
+import t from 'tap'
+import { startEngineCluster } from '../helpers/agents.ts'
+
+const c = await startEngineCluster()
+t.teardown(c.teardown)
+
+const LINES = 20_000
+const PAD = 'x'.repeat(64)
+// ~1.5 MiB: numbered lines, some with multi-byte characters early on (split across reads)
+const script = `awk 'BEGIN { for (i = 0; i < ${LINES}; i++) printf "line %06d %s%s\\n", i, (i < 5000 ? "déjà-vu " : ""), "${PAD}" }'`
+const expected = Array.from({ length: LINES }, (_, i) => `line ${String(i).padStart(6, '0')} ${i < 5000 ? 'déjà-vu ' : ''}${PAD}\n`).join('')
+
+t.test('a step printing ~1.5 MiB: the output route returns it exactly, the detail tail is bounded', async t => {
+  t.ok(Buffer.byteLength(expected) > 1.5 * 1024 * 1024, `prints ${Buffer.byteLength(expected)} bytes`)
+  await c.define({
+    name: 'chatty',
+    steps: [
+      { id: 'big', action: { type: 'shell', command: `${script}; echo done >&2` } },
+      { id: 'small', after: ['big'], action: { type: 'shell', command: 'echo small' } }
+    ]
+  })
+  const id = await c.launch({ orchestration_id: 'chatty', targets: ['local'] })
+  const d = await c.finished(id, 15_000)
+  t.equal(d.status, 'succeeded')
+  t.equal(d.progress, 100)
+  const [big] = c.stepsOf(d, 'big')
+  t.equal(big.status, 'succeeded')
+  t.ok(big.stdout.length > 0 && Buffer.byteLength(big.stdout) <= 4096, `detail tail is ${Buffer.byteLength(big.stdout)} bytes`)
+  t.ok(expected.endsWith(big.stdout), 'the tail is the end of the output')
+  t.equal(big.stderr, 'done\n')
+
+  const res = await c.api('GET', `/api/v1.0/executions/${id}/steps/big/output?server=local-1`)
+  t.equal(res.statusCode, 200)
+  const [item] = res.json().items
+  t.ok(Buffer.byteLength(item.stdout) >= 1024 * 1024, `output route returns ${Buffer.byteLength(item.stdout)} bytes`)
+  t.ok(expected.startsWith(item.stdout), 'exactly as printed, in order')
+  t.equal(item.stdout.length, expected.length, 'all of it')
+  t.equal(item.stderr, 'done\n')
+
+  // the detail stays small whatever the output
+  const detail = await c.api('GET', `/api/v1.0/executions/${id}`)
+  t.ok(detail.body.length < 32 * 1024, `detail answer is ${detail.body.length} bytes`)
+})
