@@ -21,6 +21,7 @@ import { Agent } from './agent/agent.ts'
 import { resolveSecrets, serveVaultResolution } from './vault/resolver.ts'
 import { Vault } from './vault/crypto.ts'
 import { shredDeletedSecrets } from './vault/service.ts'
+import { authorizeForExecution } from './vault/authorize.ts'
 
 export interface RunningNode {
   config: Config
@@ -108,7 +109,7 @@ export async function startNode (config: Config, opts: { log?: Logger, listen?: 
     await heartbeats.watch()
     // only API nodes hold the vault master key; agents ask them for values at run time
     const vault = await Vault.open(nc, config.namespace, keyFromEnvOrFile(config.vaultKey, config.dataDir, 'vault.key'), config.replicas)
-    resolver = serveVaultResolution(nc, config.namespace, store, vault, { log: msg => log.warn(msg) })
+    resolver = serveVaultResolution(nc, config.namespace, store, vault, { authorize: authorizeForExecution(store), log: msg => log.warn(msg) })
     await resolver.ready
     void shredDeletedSecrets(store, vault).catch(err => log.warn({ err }, 'vault: sweeping deleted secrets failed'))
     app = await buildApp({ config, store, db, schema, tokens, revocations, watcher, health, heartbeats, vault, logger: log })

@@ -31,7 +31,10 @@ t.test('lists the local agent and the extra agents online with groups and last_s
   await waitFor(async () => (await servers()).find(s => s.name === 'web-1').last_seen > first, { timeoutMs: 3_000, what: 'a newer heartbeat' })
 })
 
-t.test('an agent that stops is offline after the heartbeat timeout', async t => {
+t.test('an agent that stops is offline after the heartbeat timeout; its running step fails', async t => {
+  await c.define({ name: 'on-web-1', steps: [{ id: 'wait', action: { type: 'shell', command: 'sleep 30' } }] })
+  const id = await c.launch({ orchestration_id: 'on-web-1', targets: ['web-1'] })
+  await waitFor(async () => (await c.get(id)).steps[0].status === 'running', { what: 'the step to run on web-1' })
   await c.agents[0].stop()
   const stoppedAt = Date.now()
   const offline = await waitFor(async () => {
@@ -45,4 +48,9 @@ t.test('an agent that stops is offline after the heartbeat timeout', async t => 
   t.equal(rest.find(s => s.name === 'web-1').status, 'offline', 'still listed, offline')
   t.equal(rest.find(s => s.name === 'web-2').status, 'online', 'the others stay online')
   t.equal(rest.find(s => s.name === 'local-1').status, 'online')
+
+  const d = await c.finished(id, 8_000)
+  t.equal(d.status, 'failed', 'the run does not wait for the agent forever')
+  t.match(d.steps[0], { server: 'web-1', status: 'failed', error: String })
+  t.comment(`step error: ${d.steps[0].error}`)
 })

@@ -285,7 +285,9 @@ t.test('a live reader that falls behind gets what arrived meanwhile in one batch
   let received = 0
   let busy = (): void => {}
   const reader = (async () => {
-    for await (const batch of store.readBatches({ fromSeq: from, maxBatch: 500, signal: ac.signal })) {
+    // maxBatch 50: the consumer pulls 256 at a time, and queues a refill request after 64
+    for await (const batch of store.readBatches({ fromSeq: from, maxBatch: 50, signal: ac.signal })) {
+      t.ok(batch.length <= 50)
       sizes.push(batch.length)
       received += batch.length
       // the first write of a slow projector takes a while
@@ -295,13 +297,17 @@ t.test('a live reader that falls behind gets what arrived meanwhile in one batch
   const isBusy = new Promise<void>(resolve => { busy = resolve })
   await appendOne(ref('server', 'primer'), 'server.heartbeat', {})
   await withTimeout(isBusy, 3_000, 'the first batch')
-  // meanwhile 60 events arrive one by one: each leaves the server with nothing pending behind it
-  for (let i = 0; i < 60; i++) await store.append(ref('server', `trickle-${i}`), { version: 0, lastSeq: 0 }, [{ type: 'server.heartbeat', data: { i } }], meta())
-  await withTimeout((async () => { while (received < 61) await new Promise(resolve => setTimeout(resolve, 20)) })(), 5_000, 'the trickle to be read')
+  // meanwhile 120 events arrive one by one: each leaves the server with nothing pending behind it
+  for (let i = 0; i < 120; i++) await store.append(ref('server', `trickle-${i}`), { version: 0, lastSeq: 0 }, [{ type: 'server.heartbeat', data: { i } }], meta())
+  try {
+    await withTimeout((async () => { while (received < 121) await new Promise(resolve => setTimeout(resolve, 20)) })(), 5_000, 'the trickle to be read')
+  } catch {
+    t.fail(`the reader stalled at ${received} of 121 (batches ${sizes.join(', ')})`)
+  }
   ac.abort()
   await withTimeout(reader, 3_000, 'reader ends')
-  t.equal(received, 61)
-  t.ok(sizes.length <= 5, `what was buffered while busy comes in one batch, not one per event (${sizes.join(', ')})`)
+  t.equal(received, 121)
+  t.ok(sizes.length <= 6, `what was buffered while busy comes in full batches, not one per event (${sizes.join(', ')})`)
 })
 
 t.test('a live reader keeps delivering past its pull window (no stall after a refill)', async t => {
