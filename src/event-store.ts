@@ -221,7 +221,7 @@ export class EventStore {
         // rather than hold the batch back until another event comes, which may be never
         // (nothing buffered: every message received has been handed to us. Not `getPending()`,
         // which over-counts for as long as the consumer's own refill request sits in its queue)
-        const buffered = messages.getPending()
+        const buffered = messages.getReceived() - messages.getProcessed()
         if (!caughtUp && !done && buffered === 0) caughtUp = await consumer.info().then(i => i.num_pending === 0, () => true)
         if (done || batch.length >= maxBatch || (caughtUp && buffered === 0)) {
           yield batch

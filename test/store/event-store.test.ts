@@ -324,7 +324,7 @@ t.test('a live reader keeps delivering past its pull window (no stall after a re
       await new Promise(resolve => setTimeout(resolve, 10))
     }
   })()
-  const total = 600
+  const total = 300
   for (let i = 0; i < total; i += 20) {
     await Promise.all(Array.from({ length: 20 }, async (_, k) => await store.append(ref('server', `window-${i + k}`), { version: 0, lastSeq: 0 }, [{ type: 'server.heartbeat', data: {} }], meta())))
     await new Promise(resolve => setTimeout(resolve, 5))
