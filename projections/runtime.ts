@@ -20,13 +20,15 @@ export async function migrate (db: Kysely<any>, schema: string, projection: Proj
     provider: { getMigrations: async () => projection.migrations }
   })
   // kysely's migrator introspects every schema of the database: a schema or table that anyone drops
-  // meanwhile (a rebuild's side schema, another namespace) fails that scan, so try again
+  // meanwhile (a rebuild's side schema, another namespace) fails that scan, so try again; for a
+  // while rather than a few times, as other installations may be dropping schemas all along
+  const giveUpAt = Date.now() + 20_000
   for (let attempt = 1; ; attempt++) {
     const { error } = await migrator.migrateToLatest()
     if (error == null) return
     const code = (error as any)?.code
-    if (attempt >= 10 || (code !== '3F000' && code !== '42P01')) throw error
-    await new Promise(resolve => setTimeout(resolve, 10 * attempt))
+    if ((attempt >= 10 && Date.now() > giveUpAt) || (code !== '3F000' && code !== '42P01')) throw error
+    await new Promise(resolve => setTimeout(resolve, Math.min(10 * attempt, 100) + Math.random() * 20))
   }
 }
 

@@ -28,11 +28,17 @@ t.test('kill -9 of the agent mid-step', async t => {
   }
   const startOfB = (id: string) => async () => await cluster.waitForEvent(e => e.type === 'step_run.started' && (e.data as any).execution_id === id && (e.data as any).step_id === 'b', 'start of b')
 
+  const killedDuringB = async (t: Test, id: string): Promise<void> => {
+    const events = await cluster.executionEvents(id)
+    t.notOk(events.some(e => e.type === 'step_run.finished' && (e.data as any).step_id === 'b'), 'killed while b was running')
+  }
+
   await t.test('with retries: 1 the lost attempt is retried on the restarted agent and the run succeeds', async t => {
     const id = await launch(t, 'chain-retry')
     const started = await startOfB(id)()
     const killedAt = Date.now()
     await agent.kill()
+    await killedDuringB(t, id)
     await agent.start() // same DM_AGENT_NAME, a new instance
     const restartedAt = Date.now()
     const done = await waitForExecution(cluster, () => api, id)
@@ -63,6 +69,7 @@ t.test('kill -9 of the agent mid-step', async t => {
     await startOfB(id)()
     const killedAt = Date.now()
     await agent.kill()
+    await killedDuringB(t, id)
     // the agent stays down: the engine notices the silence after the heartbeat timeout
     const done = await waitForExecution(cluster, () => api, id, 20_000)
     const failedAfter = Date.now() - killedAt

@@ -18,6 +18,8 @@ async function crashDuringB (t: Test, cluster: Cluster, node: NodeProcess, orche
   await cluster.waitForEvent(e => e.type === 'step_run.started' && (e.data as any).execution_id === id && (e.data as any).step_id === 'b', 'start of b')
   const killedAt = Date.now()
   await node.kill()
+  const atKill = await cluster.executionEvents(id)
+  t.notOk(atKill.some(e => e.type === 'step_run.finished' && (e.data as any).step_id === 'b'), 'killed while b was running')
   await node.start()
   const readyAt = Date.now()
   const done = await waitForExecution(cluster, () => api, id)

@@ -30,6 +30,7 @@ t.test('kill -9 of the api+projector+engine node mid-run: the run resumes and ev
   // the agent finishes b while no engine is there: its result is in the log, nothing reacts to it
   const bFinished = await cluster.waitForEvent(mine('step_run.finished', 'b'), 'end of b (engine down)')
   t.equal((bFinished.data as any).status, 'succeeded', 'b ended while the engine was down')
+  t.ok(Date.parse((bFinished.data as any).finished_at) > killedAt, 'b ended after the kill')
   t.notOk(core.running, 'the engine was down when b ended')
   const beforeRestart = (await cluster.events()).filter(e => (e.data as any)?.execution_id === id)
   t.notOk(beforeRestart.some(e => e.type === 'execution.step_dispatched' && (e.data as any).step_id === 'c'), 'nothing dispatched c while the engine was down')

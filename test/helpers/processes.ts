@@ -27,6 +27,14 @@ export const FAST_TIMINGS = {
   DM_LEASE_TTL_MS: '2000'
 }
 
+/**
+ * Loaded into every node process: if the test process dies without its teardown (a tap timeout,
+ * a crash), the node kills its own process group instead of living on as an orphan.
+ */
+const WATCHDOG = 'data:text/javascript,' + encodeURIComponent(
+  "const parent = process.ppid; setInterval(() => { if (process.ppid !== parent) process.kill(-process.pid, 'SIGKILL') }, 250).unref()"
+)
+
 export interface NodeProcessOptions {
   /** a label for logs and messages */
   label: string
@@ -85,7 +93,7 @@ export class NodeProcess {
     writeSync(fd, header)
     this.logOffset = readFileSync(this.logFile).length
     const startedAt = Date.now()
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--import', WATCHDOG, 'src/main.ts'], {
       cwd: ROOT,
       env: this.env(),
       detached: true, // its own process group: kill -9 takes everything it started
@@ -112,7 +120,7 @@ export class NodeProcess {
       if (this.hasApi) {
         const res = await fetch(`${this.url}/healthcheck`, { signal: AbortSignal.timeout(2_000) }).catch(() => null)
         const body = res?.ok === true ? await res.json().catch(() => null) : null
-        ready = body?.status === 'ok'
+        ready = typeof body?.status === 'string' && body.status.startsWith('ok')
       }
       if (ready && this.o.roles.includes('agent')) {
         ready = this.logSinceStart().includes(`"agent ${agentName} ready`)

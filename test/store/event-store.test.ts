@@ -284,21 +284,24 @@ t.test('a live reader that falls behind gets what arrived meanwhile in one batch
   const sizes: number[] = []
   let received = 0
   let busy = (): void => {}
+  const isBusy = new Promise<void>(resolve => { busy = resolve })
+  let allAppended = (): void => {}
+  const appended = new Promise<void>(resolve => { allAppended = resolve })
   const reader = (async () => {
     // maxBatch 50: the consumer pulls 256 at a time, and queues a refill request after 64
     for await (const batch of store.readBatches({ fromSeq: from, maxBatch: 50, signal: ac.signal })) {
       t.ok(batch.length <= 50)
       sizes.push(batch.length)
       received += batch.length
-      // the first write of a slow projector takes a while
-      if (sizes.length === 1) { busy(); await new Promise(resolve => setTimeout(resolve, 300)) }
+      // the first write of a slow projector takes a while: until everything below is appended
+      if (sizes.length === 1) { busy(); await appended; await new Promise(resolve => setTimeout(resolve, 100)) }
     }
   })()
-  const isBusy = new Promise<void>(resolve => { busy = resolve })
   await appendOne(ref('server', 'primer'), 'server.heartbeat', {})
   await withTimeout(isBusy, 3_000, 'the first batch')
   // meanwhile 120 events arrive one by one: each leaves the server with nothing pending behind it
   for (let i = 0; i < 120; i++) await store.append(ref('server', `trickle-${i}`), { version: 0, lastSeq: 0 }, [{ type: 'server.heartbeat', data: { i } }], meta())
+  allAppended()
   try {
     await withTimeout((async () => { while (received < 121) await new Promise(resolve => setTimeout(resolve, 20)) })(), 5_000, 'the trickle to be read')
   } catch {
