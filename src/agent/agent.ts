@@ -78,6 +78,8 @@ export class Agent {
         const consumer = await this.o.bus.consumerFor(this.o.name)
         const messages = await consumer.consume({ max_messages: limit })
         this.stopping.signal.addEventListener('abort', () => { void messages.close() }, { once: true })
+        // stopped while the consumer was being set up: the listener above never fires
+        if (this.stopping.signal.aborted) void messages.close()
         for await (const m of messages) {
           while (active >= limit) await new Promise<void>(resolve => { wake = resolve })
           active++

@@ -20,7 +20,7 @@ t.test('a step printing ~1.5 MiB: the output route returns it exactly, the detai
     ]
   })
   const id = await c.launch({ orchestration_id: 'chatty', targets: ['local'] })
-  const d = await c.finished(id, 15_000)
+  const d = await c.finished(id, 30_000)
   t.equal(d.status, 'succeeded')
   t.equal(d.progress, 100)
   const [big] = c.stepsOf(d, 'big')

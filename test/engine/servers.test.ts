@@ -1,5 +1,5 @@
 import t from 'tap'
-import { startEngineCluster } from '../helpers/agents.ts'
+import { startAgent, startEngineCluster } from '../helpers/agents.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const c = await startEngineCluster({
@@ -53,4 +53,15 @@ t.test('an agent that stops is offline after the heartbeat timeout; its running 
   t.equal(d.status, 'failed', 'the run does not wait for the agent forever')
   t.match(d.steps[0], { server: 'web-1', status: 'failed', error: String })
   t.comment(`step error: ${d.steps[0].error}`)
+})
+
+t.test('an agent stopped right after it started stops (no hang)', async t => {
+  const blink = await startAgent(c.node.namespace, 'blink', ['short-lived'])
+  let timer: NodeJS.Timeout | undefined
+  const stopped = await Promise.race([
+    blink.stop().then(() => true),
+    new Promise<boolean>(resolve => { timer = setTimeout(() => resolve(false), 10_000) })
+  ])
+  clearTimeout(timer)
+  t.ok(stopped, 'stop() returned')
 })
