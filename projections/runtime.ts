@@ -12,6 +12,11 @@ export async function migrate (db: Kysely<any>, schema: string, projection: Proj
     .addColumn('seq', 'bigint', c => c.notNull())
     .addColumn('updated_at', 'timestamptz', c => c.notNull().defaultTo(sql`now()`))
     .execute().catch(ignoreConcurrentCreate)
+  // Already at the latest migration (every start but the first): skip kysely's migrator, which
+  // takes a database-wide lock and scans every schema.
+  const applied = await sql<{ name: string }>`SELECT name FROM ${sql.id(schema, `migrations_${projection.name}`)}`.execute(db)
+    .then(r => new Set(r.rows.map(x => x.name)), () => new Set<string>())
+  if (Object.keys(projection.migrations).every(name => applied.has(name))) return
   const migrator = new Migrator({
     db: scoped,
     migrationTableSchema: schema,
