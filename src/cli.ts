@@ -5,11 +5,14 @@ import { EventStore } from './event-store.ts'
 import { openDatabase } from './db.ts'
 import { PROJECTIONS } from '../projections/index.ts'
 import { rebuild } from '../projections/rebuild.ts'
+import { startNode } from './node.ts'
 
 const HELP = `dimensigon — event-sourced orchestration engine
 
 Usage:
   npm start                          run a node (roles from DM_ROLES: api,projector,engine,agent)
+  npx tsx src/main.ts agent [--name web-1] [--groups prod-servers,eu]
+                                     run only an agent (same as DM_ROLES=agent npm start)
   npm run projections:rebuild [-- <read model>...] [--help]
                                      replay the whole event log into fresh tables and swap them in
   npx tsx src/main.ts help           this text
@@ -33,8 +36,34 @@ export async function runCli (argv: string[]): Promise<number> {
     return 0
   }
   if (command === 'projections:rebuild') return await rebuildCommand(rest)
+  if (command === 'agent') return await agentCommand(rest)
   process.stderr.write(`unknown command "${command}"\n\n${HELP}`)
   return 2
+}
+
+const AGENT_HELP = `Usage: npx tsx src/main.ts agent [--name <server>] [--groups <g1,g2>]
+
+Runs an agent only: registers the server, heartbeats, and runs the step runs addressed to it
+(tasks sent while it is down wait for it). Defaults: DM_AGENT_NAME or the host name, and
+DM_AGENT_GROUPS or "local". Needs NATS_URL and DM_NAMESPACE like the other nodes.
+`
+
+async function agentCommand (args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { help: { type: 'boolean', short: 'h' }, name: { type: 'string' }, groups: { type: 'string' } } })
+  if (values.help === true) { process.stdout.write(AGENT_HELP); return 0 }
+  const config = loadConfig({
+    ...process.env,
+    DM_ROLES: 'agent',
+    ...(values.name != null ? { DM_AGENT_NAME: values.name } : {}),
+    ...(values.groups != null ? { DM_AGENT_GROUPS: values.groups } : {})
+  })
+  const node = await startNode(config)
+  await new Promise<void>(resolve => {
+    process.once('SIGINT', resolve)
+    process.once('SIGTERM', resolve)
+  })
+  await node.stop()
+  return 0
 }
 
 async function rebuildCommand (args: string[]): Promise<number> {

@@ -42,17 +42,26 @@ export async function startNode (config: Config, opts: { log?: Logger, listen?: 
   log.info({ nats: config.natsServers, roles: config.roles }, 'connecting to NATS')
   const nc = await connectNats(config.natsServers, `dimensigon-${config.namespace}`)
   const store = await EventStore.open(nc, config.namespace, { replicas: config.replicas })
-  const database = await openDatabase(config.databaseUrl, config.namespace)
-  const { db, schema } = database
-  for (const p of PROJECTIONS) await migrate(db, schema, p)
-
+  // agents and engines live on NATS alone: a target host needs no Postgres access
+  const database = config.roles.includes('api') || config.roles.includes('projector')
+    ? await openDatabase(config.databaseUrl, config.namespace)
+    : undefined
   const leases = await Leases.open(nc, config.namespace, config.leaseTtlMs, config.replicas)
-  const watcher = new ProjectionWatcher(db, schema, PROJECTIONS.map(p => p.name))
-  const health = new Health(nc, db, msg => log.warn(msg))
-  health.start()
   const running: Array<Promise<void>> = []
+  let watcher: ProjectionWatcher | undefined
+  let health: Health | undefined
 
-  if (config.roles.includes('projector')) {
+  if (database != null) {
+    const { db, schema } = database
+    for (const p of PROJECTIONS) await migrate(db, schema, p)
+    watcher = new ProjectionWatcher(db, schema, PROJECTIONS.map(p => p.name))
+    health = new Health(nc, db, msg => log.warn(msg))
+    health.start()
+  }
+
+  if (database != null && watcher != null && config.roles.includes('projector')) {
+    const { db, schema } = database
+    const w = watcher
     for (const projection of PROJECTIONS) {
       running.push(leases.hold(`projector.${projection.name}`, stop.signal, async lost => {
         log.info(`projector ${projection.name}: lease taken`)
@@ -61,7 +70,7 @@ export async function startNode (config: Config, opts: { log?: Logger, listen?: 
           schema,
           projection,
           source: store,
-          onCheckpoint: (name, seq) => watcher.advance(name, seq),
+          onCheckpoint: (name, seq) => w.advance(name, seq),
           log: (level, msg) => log[level](msg)
         }, lost)
       }, err => log.warn({ err }, `projector ${projection.name}: lease trouble`)))
@@ -98,7 +107,8 @@ export async function startNode (config: Config, opts: { log?: Logger, listen?: 
   let generatedApiKey: string | undefined
   const revocations = new Revocations(store, msg => log.warn(msg))
   let resolver: ReturnType<typeof serveVaultResolution> | undefined
-  if (config.roles.includes('api')) {
+  if (config.roles.includes('api') && database != null && watcher != null && health != null) {
+    const { db, schema } = database
     revocations.start()
     generatedApiKey = await ensureBootstrapKey(store, config.bootstrapApiKey)
     if (generatedApiKey != null) {
@@ -132,10 +142,10 @@ export async function startNode (config: Config, opts: { log?: Logger, listen?: 
       await app?.close()
       revocations.close()
       await resolver?.close()
-      health.stop()
+      health?.stop()
       await Promise.allSettled(running)
       await nc.drain().catch(() => {})
-      await database.close()
+      await database?.close()
     }
   }
 }
