@@ -8,6 +8,10 @@ export interface BenchOptions {
   rebuild: number
   /** interleaved rounds of (a) and (b); medians are reported */
   rounds: number
+  /** independent `true` steps of the engine throughput run (d); 0 skips (d) and (e) */
+  steps: number
+  /** length of the chain for the scheduling latency (e) */
+  chain: number
   json: boolean
   help: boolean
 }
@@ -25,6 +29,10 @@ namespace (NATS streams + Postgres schemas) and removes it at the end, also on C
       same rows into an identical table (plain pg, 500 rows per transaction).
   (c) rebuild() of the audit projection over N events appended with 1000 publishes in flight;
       also the ordered-consumer read rate over the same log.
+  (d) an execution of N independent steps of \`true\` on the local agent vs the same N processes
+      spawned directly by plain Node with the same parallelism.
+  (e) the engine's scheduling latency over a chain of steps: from one step run's
+      \`step_run.finished\` to the next one's \`step_run.started\`, p50 and p99.
 
   Each round of (a) and (b) measures ours and the raw limit back to back (order alternating),
   N events each; the table shows medians, --json and stderr show every round.
@@ -35,6 +43,8 @@ Options:
   --rebuild N       events for (c); 0 skips (c)          (default 1000000)
   --rounds R        rounds of (a) and (b), ours and raw alternating; the
                     table shows medians                  (default 3)
+  --steps N         steps of the engine run (d); 0 skips (d) and (e)  (default 1000)
+  --chain N         steps of the latency chain (e)       (default 200)
   --json            print the results as JSON instead of a table
   -h, --help        print this help
 
@@ -52,7 +62,7 @@ function count (flag: string, raw: string | undefined, min: number): number {
 }
 
 export function parseArgs (argv: string[]): BenchOptions {
-  const opts: BenchOptions = { events: 20_000, concurrency: 256, rebuild: 1_000_000, rounds: 3, json: false, help: false }
+  const opts: BenchOptions = { events: 20_000, concurrency: 256, rebuild: 1_000_000, rounds: 3, steps: 1000, chain: 200, json: false, help: false }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined]
@@ -62,6 +72,8 @@ export function parseArgs (argv: string[]): BenchOptions {
       case '--concurrency': opts.concurrency = count(flag, value(), 1); break
       case '--rebuild': opts.rebuild = count(flag, value(), 0); break
       case '--rounds': opts.rounds = count(flag, value(), 1); break
+      case '--steps': opts.steps = count(flag, value(), 0); break
+      case '--chain': opts.chain = count(flag, value(), 2); break
       case '--json': opts.json = true; break
       case '-h': case '--help': opts.help = true; break
       default: throw new UsageError(`unknown option ${arg}`)

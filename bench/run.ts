@@ -14,6 +14,7 @@ import { formatTable, type Report } from './report.ts'
 import { appendScenario } from './scenarios/event-store.ts'
 import { projectorScenario } from './scenarios/projector.ts'
 import { rebuildScenario } from './scenarios/rebuild.ts'
+import { engineScenarios } from './scenarios/engine.ts'
 
 function progress (msg: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`)
@@ -144,6 +145,14 @@ async function main (): Promise<number> {
     const b = await projectorScenario(ctx, opts.events, opts.concurrency, opts.rounds)
     report.rows.push(b.row)
     report.details.b = { ...b, row: undefined }
+
+    if (opts.steps > 0) {
+      const e = await engineScenarios(ctx, { steps: opts.steps, chain: opts.chain })
+      report.rows.push(...e.rows)
+      report.details.engine = e.details
+    } else {
+      progress('(d), (e) skipped (--steps 0)')
+    }
 
     if (opts.rebuild > 0) {
       const c = await rebuildScenario(ctx, opts.rebuild, b.row.limit)

@@ -58,8 +58,14 @@ function isTerminal (s: Slot): boolean {
   return !s.open && (TERMINAL.includes(s.status) || (s.status === 'failed' && s.final))
 }
 
+// Steps by id, per launch: executions have up to 1000 steps and every decision looks steps up.
+// A cache of a pure function of an immutable value, so purity is unaffected.
+const stepIndexes = new WeakMap<ExecutionLaunched, Map<string, Step>>()
+
 export function stepOf (state: ExecutionState, stepId: string): Step {
-  const step = state.launch.steps.find(s => s.id === stepId)
+  let index = stepIndexes.get(state.launch)
+  if (index == null) stepIndexes.set(state.launch, index = new Map(state.launch.steps.map(s => [s.id, s])))
+  const step = index.get(stepId)
   if (step == null) throw new Error(`step ${stepId} is not in execution ${state.launch.execution_id}`)
   return step
 }
@@ -162,6 +168,12 @@ export function nextDecisions (state: ExecutionState): Decision[] {
   if (state.completed) return []
   const { launch } = state
   const slots = Object.values(state.slots)
+  const byStep = new Map<string, Slot[]>()
+  for (const s of slots) {
+    const list = byStep.get(s.step_id)
+    if (list == null) byStep.set(s.step_id, [s])
+    else list.push(s)
+  }
   const decisions: Decision[] = []
   const failedHard = slots.some(s => s.status === 'failed' && s.final && stepOf(state, s.step_id).continue_on_error !== true)
   const undoing = slots.some(s => s.undo !== 'none')
@@ -186,9 +198,9 @@ export function nextDecisions (state: ExecutionState): Decision[] {
     }
   }
   for (const step of launch.steps) {
-    const mine = slots.filter(s => s.step_id === step.id && s.attempt === 0 && s.status === 'pending' && !s.open)
+    const mine = (byStep.get(step.id) ?? []).filter(s => s.attempt === 0 && s.status === 'pending' && !s.open)
     if (mine.length === 0 || cancelling) continue // cancelling: each of them is cancelled above
-    const deps = (step.after ?? []).flatMap(id => slots.filter(s => s.step_id === id))
+    const deps = (step.after ?? []).flatMap(id => byStep.get(id) ?? [])
     const blockedBy = deps.find(d => ['skipped', 'cancelled'].includes(d.status) ||
       (d.status === 'failed' && d.final && stepOf(state, d.step_id).continue_on_error !== true))
     if (blockedBy != null) {
