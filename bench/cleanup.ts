@@ -4,7 +4,8 @@ import { jetstreamManager } from '@nats-io/jetstream'
 import { defaultPgUser } from '../src/config.ts'
 
 /**
- * Removes every stream named `<ns>` / `<ns>_...` and every schema named `<ns>` / `<ns>_...`.
+ * Removes every stream named `<ns>` / `<ns>_...` (and KV bucket `<ns>_...`, stream `KV_<ns>_...`)
+ * and every schema named `<ns>` / `<ns>_...`.
  * Uses its own Postgres connection and first ends this run's other backends (recognised by
  * application_name), so an interrupted transaction's locks cannot block the DROP.
  */
@@ -15,7 +16,9 @@ export async function cleanupNamespace (namespace: string, nc: NatsConnection | 
       const jsm = await jetstreamManager(nc, { timeout: 5_000 })
       const names: string[] = []
       for await (const s of jsm.streams.names()) names.push(s)
-      for (const name of names.filter(n => n === namespace || n.startsWith(namespace + '_'))) {
+      // KV buckets of nodes started in a (sub-)namespace are streams `KV_<ns>_...`
+      const ours = (n: string): boolean => n === namespace || n.startsWith(namespace + '_') || n.startsWith(`KV_${namespace}_`)
+      for (const name of names.filter(ours)) {
         await jsm.streams.delete(name).then(() => removed.push(`stream ${name}`), () => {})
       }
     } catch {}
