@@ -220,9 +220,10 @@ export class EventStore {
         // events were being appended (seen after a restart): with nothing buffered, ask the server
         // rather than hold the batch back until another event comes, which may be never
         // (nothing buffered: every message received has been handed to us. Not `getPending()`,
-        // which over-counts for as long as the consumer's own refill request sits in its queue)
+        // which over-counts for as long as the consumer's own refill request sits in its queue).
+        // Only when it says 1: a reader far behind must not pay a round trip per refill.
         const buffered = messages.getReceived() - messages.getProcessed()
-        if (!caughtUp && !done && buffered === 0) caughtUp = await consumer.info().then(i => i.num_pending === 0, () => true)
+        if (!caughtUp && !done && buffered === 0 && m.info.pending === 1) caughtUp = await consumer.info().then(i => i.num_pending === 0, () => true)
         if (done || batch.length >= maxBatch || (caughtUp && buffered === 0)) {
           yield batch
           batch = []
