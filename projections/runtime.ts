@@ -57,10 +57,10 @@ export async function applyBatch (db: Kysely<any>, schema: string, projection: P
 
 export async function applyInTransaction (trx: Kysely<any>, schema: string, projection: Projection, events: RecordedEvent[]): Promise<number> {
   const scoped = trx.withSchema(schema)
-  await scoped.insertInto(CHECKPOINTS).values({ projection: projection.name, seq: 0 })
-    .onConflict(oc => oc.column('projection').doNothing()).execute()
-  const { seq: checkpoint } = await scoped.selectFrom(CHECKPOINTS).select('seq')
-    .where('projection', '=', projection.name).forUpdate().executeTakeFirstOrThrow()
+  // one round trip: create the row if missing and lock it (an upsert locks the row it touches)
+  const { seq: checkpoint } = await scoped.insertInto(CHECKPOINTS).values({ projection: projection.name, seq: 0 })
+    .onConflict(oc => oc.column('projection').doUpdateSet({ projection: sql`excluded.projection` }))
+    .returning('seq').executeTakeFirstOrThrow()
   const fresh = events.filter(e => e.seq > checkpoint)
   if (fresh.length === 0) return checkpoint
   await projection.apply(scoped, fresh)

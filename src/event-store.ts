@@ -47,7 +47,10 @@ const STREAM_NOT_FOUND = 10059
 const NO_MESSAGE_FOUND = 10037
 
 /** Subject tokens may not hold '.', '*', '>' or spaces; ids may (orchestration names have dots). */
+const PLAIN_TOKEN = /^[A-Za-z0-9_-]+$/
+
 export function encodeToken (id: string): string {
+  if (PLAIN_TOKEN.test(id)) return id
   // '~xx' for code units up to 0xff, '~uxxxx' above: fixed widths keep the encoding injective
   return id.replace(/[^A-Za-z0-9_-]/g, c => {
     const code = c.charCodeAt(0)

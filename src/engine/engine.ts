@@ -124,15 +124,21 @@ export class Engine {
   }
 
   private async react (batch: RecordedEvent[], touched: Set<string>): Promise<void> {
+    // the attempts of a batch are independent (each its own task, or its own nested run): send
+    // them all at once, in log order, rather than one publish round trip after the other
+    const carried: Array<Promise<void>> = []
     for (const e of batch) {
       if (e.type === 'execution.step_dispatched') {
         const t = this.executions.get(e.aggregate_id)
-        if (t != null) await this.carryOut(t, e.data as StepDispatched)
+        if (t != null) carried.push(this.carryOut(t, e.data as StepDispatched))
       } else if (e.type === 'execution.completed') {
         const t = this.executions.get(e.aggregate_id)
         if (t?.state.launch.parent != null) await this.finishParent(e.aggregate_id, t)
       }
     }
+    // every one settles before a failure ends this run of the engine (it then restarts from the log)
+    const failed = (await Promise.allSettled(carried)).find(r => r.status === 'rejected')
+    if (failed != null) throw failed.reason
     await Promise.all([...touched].map(async id => await this.decide(id)))
     for (const id of touched) {
       const t = this.executions.get(id)
