@@ -31,6 +31,8 @@ export interface EngineOptions {
 }
 
 const ENGINE = 'engine'
+/** events one decision appends at most: each is one publish awaited after the other */
+const MAX_EVENTS_PER_DECISION = 64
 
 /** Deterministic ids for what the engine creates, so a replayed decision creates the same thing. */
 function childExecutionId (parent: StepRunRef): string {
@@ -152,7 +154,9 @@ export class Engine {
     if (t == null || t.state.completed || t.deciding === t.version) return
     const decisions = nextDecisions(t.state)
     for (const d of decisions) if (d.type === 'stop') await this.stop(t, d)
-    const events = decisionEvents(t.state, decisions, new Date().toISOString())
+    // a wide fan-out is recorded a slice at a time: each slice is carried out as soon as it is
+    // read back, while the next is decided (from the state, which shows what is already dispatched)
+    const events = decisionEvents(t.state, decisions, new Date().toISOString()).slice(0, MAX_EVENTS_PER_DECISION)
     if (events.length === 0) return
     t.deciding = t.version
     try {
