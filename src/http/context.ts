@@ -99,3 +99,31 @@ export async function visible (deps: AppDeps, req: FastifyRequest, seq: number):
     req.log.warn({ seq }, 'read models lag behind this write (is a projector running?); answering anyway, the write is durable')
   }
 }
+
+const SCAN = 200
+
+/**
+ * One page of a list whose rows are partly filtered in code (name-narrowed scopes, name globs):
+ * reads the sorted rows `SCAN` at a time after the cursor key until the page is full. `fetch`
+ * returns the next rows after a key (all from the start when undefined), in the list's order.
+ */
+export async function filteredPage<R, K> (opts: {
+  limit: number
+  after: K | undefined
+  fetch: (after: K | undefined, n: number) => Promise<R[]>
+  keep: (row: R) => boolean
+  keyOf: (row: R) => K
+}): Promise<{ items: R[], nextCursor: string | null }> {
+  const items: R[] = []
+  let after = opts.after
+  for (;;) {
+    const batch = await opts.fetch(after, SCAN)
+    for (const row of batch) {
+      if (!opts.keep(row)) continue
+      if (items.length === opts.limit) return { items, nextCursor: encodeCursor(opts.keyOf(items[items.length - 1])) }
+      items.push(row)
+    }
+    if (batch.length < SCAN) return { items, nextCursor: null }
+    after = opts.keyOf(batch[batch.length - 1])
+  }
+}

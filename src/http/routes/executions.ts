@@ -6,7 +6,7 @@ import { orchestrationDecider, orchestrationView } from '../../../domain/orchest
 import { executionDecider } from '../../../domain/execution/launch.ts'
 import { launchSchema, EXECUTION_READ_ONLY } from '../../../domain/execution/schemas.ts'
 import { handleCommand } from '../../commands.ts'
-import { commandContext, decodeCursor, encodeCursor, principalOf, requireScope, visible, type AppDeps } from '../context.ts'
+import { commandContext, decodeCursor, filteredPage, principalOf, requireScope, visible, type AppDeps } from '../context.ts'
 import { problem } from '../problem.ts'
 import { withListQuery } from './queries.ts'
 
@@ -68,31 +68,25 @@ export function executionRoutes (deps: AppDeps) {
     }, async (req) => {
       const f = req.query as { limit: number, cursor?: string, status?: string, orchestration_id?: string, since?: string }
       const allowed = nameFilter(principalOf(req).scopes, 'executions:read') ?? (() => false)
-      let after = decodeCursor<[string, string]>(f.cursor)
-      const items: any[] = []
-      let more = false
-      for (;;) {
-        let query = q().selectFrom('executions').select(['execution_id', 'orchestration_id', 'version', 'status', 'progress', 'undo_status', 'params', 'targets', 'parent_id', 'launched_at', 'launched_by', 'finished_at'])
-          .orderBy('launched_at', 'desc').orderBy('execution_id', 'desc').limit(200)
-        if (after != null) {
-          const [at, id] = after
-          query = query.where(eb => eb.or([eb('launched_at', '<', new Date(at)), eb.and([eb('launched_at', '=', new Date(at)), eb('execution_id', '<', id)])]))
+      const page = await filteredPage<any, [string, string]>({
+        limit: f.limit,
+        after: decodeCursor<[string, string]>(f.cursor),
+        keep: r => allowed(r.orchestration_id),
+        keyOf: r => [iso(r.launched_at)!, r.execution_id],
+        fetch: async (after, n) => {
+          let query = q().selectFrom('executions').select(['execution_id', 'orchestration_id', 'version', 'status', 'progress', 'undo_status', 'params', 'targets', 'parent_id', 'launched_at', 'launched_by', 'finished_at'])
+            .orderBy('launched_at', 'desc').orderBy('execution_id', 'desc').limit(n)
+          if (after != null) {
+            const [at, id] = after
+            query = query.where(eb => eb.or([eb('launched_at', '<', new Date(at)), eb.and([eb('launched_at', '=', new Date(at)), eb('execution_id', '<', id)])]))
+          }
+          if (f.status != null) query = query.where('status', '=', f.status)
+          if (f.orchestration_id != null) query = query.where('orchestration_id', '=', f.orchestration_id)
+          if (f.since != null) query = query.where('launched_at', '>=', new Date(f.since))
+          return await query.execute()
         }
-        if (f.status != null) query = query.where('status', '=', f.status)
-        if (f.orchestration_id != null) query = query.where('orchestration_id', '=', f.orchestration_id)
-        if (f.since != null) query = query.where('launched_at', '>=', new Date(f.since))
-        const batch = await query.execute()
-        for (const r of batch) {
-          if (!allowed(r.orchestration_id)) continue
-          if (items.length === f.limit) { more = true; break }
-          items.push(r)
-        }
-        if (more || batch.length < 200) break
-        const last = batch[batch.length - 1]
-        after = [iso(last.launched_at)!, last.execution_id]
-      }
-      const last = items[items.length - 1]
-      return { items: items.map(summary), next_cursor: more ? encodeCursor([iso(last.launched_at), last.execution_id]) : null }
+      })
+      return { items: page.items.map(summary), next_cursor: page.nextCursor }
     })
 
     const load = async (id: string, scope: string, req: any): Promise<any> => {

@@ -5,7 +5,7 @@ import { fold } from '../../../domain/decider.ts'
 import { orchestrationDecider, orchestrationView, type OrchestrationBody } from '../../../domain/orchestration/decider.ts'
 import { orchestrationSchema, ORCHESTRATION_NAME_PATTERN, MAX_VERSION } from '../../../domain/orchestration/schemas.ts'
 import { handleCommand } from '../../commands.ts'
-import { commandContext, decodeCursor, encodeCursor, principalOf, requireScope, visible, type AppDeps } from '../context.ts'
+import { commandContext, decodeCursor, filteredPage, principalOf, requireScope, visible, type AppDeps } from '../context.ts'
 import { problem } from '../problem.ts'
 import { withListQuery } from './queries.ts'
 
@@ -63,30 +63,25 @@ export function orchestrationRoutes (deps: AppDeps) {
       const query = req.query as { limit: number, cursor?: string, name?: string, archived: string }
       const allowed = nameFilter(principalOf(req).scopes, 'orchestrations:read') ?? (() => false)
       const wanted = query.name != null ? globToRegExp(query.name) : null
-      let after = decodeCursor<string>(query.cursor, 'string')
-      const items: any[] = []
-      let more = false
-      // Name-narrowed scopes filter in code, so read on until the page is full.
-      for (;;) {
-        let rows = q().selectFrom('orchestrations as o')
-          .innerJoin('orchestration_versions as v', join => join.onRef('v.name', '=', 'o.name').onRef('v.version', '=', 'o.latest_version'))
-          .select(['o.name', 'o.latest_version', 'o.description', 'o.archived', 'o.archived_at', 'o.updated_at', 'v.created_at', 'v.created_by',
-            sql<number>`jsonb_array_length(v.definition->'steps')`.as('steps')])
-          .orderBy('o.name').limit(200)
-        if (after != null) rows = rows.where('o.name', '>', after)
-        if (query.archived !== 'all') rows = rows.where('o.archived', '=', query.archived === 'true')
-        if (query.name != null && !/[*?]/.test(query.name)) rows = rows.where('o.name', '=', query.name)
-        const batch = await rows.execute()
-        for (const r of batch) {
-          if (!allowed(r.name) || (wanted != null && !wanted.test(r.name))) continue
-          if (items.length === query.limit) { more = true; break }
-          items.push(r)
+      const page = await filteredPage<any, string>({
+        limit: query.limit,
+        after: decodeCursor<string>(query.cursor, 'string'),
+        keep: r => allowed(r.name) && (wanted == null || wanted.test(r.name)),
+        keyOf: r => r.name,
+        fetch: async (after, n) => {
+          let rows = q().selectFrom('orchestrations as o')
+            .innerJoin('orchestration_versions as v', join => join.onRef('v.name', '=', 'o.name').onRef('v.version', '=', 'o.latest_version'))
+            .select(['o.name', 'o.latest_version', 'o.description', 'o.archived', 'o.archived_at', 'o.updated_at', 'v.created_at', 'v.created_by',
+              sql<number>`jsonb_array_length(v.definition->'steps')`.as('steps')])
+            .orderBy('o.name').limit(n)
+          if (after != null) rows = rows.where('o.name', '>', after)
+          if (query.archived !== 'all') rows = rows.where('o.archived', '=', query.archived === 'true')
+          if (query.name != null && !/[*?]/.test(query.name)) rows = rows.where('o.name', '=', query.name)
+          return await rows.execute()
         }
-        if (more || batch.length < 200) break
-        after = batch[batch.length - 1].name
-      }
+      })
       return {
-        items: items.map(r => ({
+        items: page.items.map(r => ({
           name: r.name,
           version: r.latest_version,
           description: r.description,
@@ -96,7 +91,7 @@ export function orchestrationRoutes (deps: AppDeps) {
           updated_at: iso(r.updated_at),
           created_by: r.created_by
         })),
-        next_cursor: more ? encodeCursor(items[items.length - 1].name) : null
+        next_cursor: page.nextCursor
       }
     })
 

@@ -3,7 +3,7 @@ import { globToRegExp, nameFilter } from '../../../domain/api-key/scopes.ts'
 import { vaultSecretSchema, VAULT_NAME_MAX_LENGTH, VAULT_NAME_PATTERN, VAULT_SECRET_READ_ONLY } from '../../../domain/vault/schemas.ts'
 import type { Vault } from '../../vault/crypto.ts'
 import { deleteSecret, readSecret, setSecret } from '../../vault/service.ts'
-import { commandContext, decodeCursor, encodeCursor, principalOf, requireScope, visible, type AppDeps } from '../context.ts'
+import { commandContext, decodeCursor, filteredPage, principalOf, requireScope, visible, type AppDeps } from '../context.ts'
 import { problem } from '../problem.ts'
 import { withListQuery } from './queries.ts'
 
@@ -66,25 +66,20 @@ export function vaultRoutes (deps: AppDeps & { vault: Vault }) {
       const query = req.query as { limit: number, cursor?: string, name?: string, scope?: string }
       const allowed = nameFilter(principalOf(req).scopes, 'vault:read') ?? (() => false)
       const wanted = query.name != null ? globToRegExp(query.name) : null
-      let after = decodeCursor<string>(query.cursor, 'string')
-      const items: any[] = []
-      let more = false
-      // Name-narrowed scopes filter in code, so read on until the page is full.
-      for (;;) {
-        let rows = secrets().orderBy('name').limit(200)
-        if (after != null) rows = rows.where('name', '>', after)
-        if (query.scope != null) rows = rows.where('scope', '=', query.scope)
-        if (query.name != null && !/[*?]/.test(query.name)) rows = rows.where('name', '=', query.name)
-        const batch = await rows.execute()
-        for (const r of batch) {
-          if (!allowed(r.name) || (wanted != null && !wanted.test(r.name))) continue
-          if (items.length === query.limit) { more = true; break }
-          items.push(r)
+      const page = await filteredPage<any, string>({
+        limit: query.limit,
+        after: decodeCursor<string>(query.cursor, 'string'),
+        keep: r => allowed(r.name) && (wanted == null || wanted.test(r.name)),
+        keyOf: r => r.name,
+        fetch: async (after, n) => {
+          let rows = secrets().orderBy('name').limit(n)
+          if (after != null) rows = rows.where('name', '>', after)
+          if (query.scope != null) rows = rows.where('scope', '=', query.scope)
+          if (query.name != null && !/[*?]/.test(query.name)) rows = rows.where('name', '=', query.name)
+          return await rows.execute()
         }
-        if (more || batch.length < 200) break
-        after = batch[batch.length - 1].name
-      }
-      return { items: items.map(metadataOf), next_cursor: more ? encodeCursor(items[items.length - 1].name) : null }
+      })
+      return { items: page.items.map(metadataOf), next_cursor: page.nextCursor }
     })
 
     app.get('/:name', { config: { scope: 'vault:read' }, schema: { params: nameParams } }, async (req, reply) => {
