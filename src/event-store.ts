@@ -34,6 +34,17 @@ export interface AppendResult {
   seq: number
 }
 
+/** How long a read holds back a partial batch when nothing more arrives. */
+const IDLE_FLUSH_MS = 25
+const IDLE = Symbol('idle')
+
+/** `p`, or IDLE when it has not settled within `ms` (p keeps running and can be awaited later). */
+async function firstOrIdle<T> (p: Promise<T>, ms: number): Promise<T | typeof IDLE> {
+  let timer: NodeJS.Timeout | undefined
+  const idle = new Promise<typeof IDLE>(resolve => { timer = setTimeout(() => resolve(IDLE), ms) })
+  try { return await Promise.race([p, idle]) } finally { clearTimeout(timer) }
+}
+
 /** Another writer appended to the aggregate since it was read. */
 export class ConcurrencyError extends Error {
   constructor (readonly aggregate: AggregateRef, readonly expectedVersion: number) {
@@ -56,6 +67,15 @@ export function encodeToken (id: string): string {
     const code = c.charCodeAt(0)
     return code <= 0xff ? '~' + code.toString(16).padStart(2, '0') : '~u' + code.toString(16).padStart(4, '0')
   })
+}
+
+/**
+ * A name as a KV key or consumer name, which allow fewer characters than subjects ('~' is not
+ * one of them): plain names as they are, any other as '=' + base64url (injective: a plain name
+ * never starts with '=').
+ */
+export function safeName (name: string): string {
+  return PLAIN_TOKEN.test(name) ? name : '=' + Buffer.from(name, 'utf8').toString('base64url')
 }
 
 /**
@@ -209,9 +229,18 @@ export class EventStore {
     // `await messages.close()` on a never-iterated one hangs forever.
     if (aborted()) onAbort()
     let batch: RecordedEvent[] = []
+    const it = messages[Symbol.asyncIterator]()
+    let next: Promise<IteratorResult<JsMsg>> | null = null
     try {
-      for await (const m of messages) {
-        if (aborted()) break
+      for (;;) {
+        next ??= it.next()
+        // a batch held back waiting for more is handed out anyway once nothing has come for a
+        // moment: the pending counts below are hints (NATS 2.9 miscounts), never a reason to stall
+        const r = batch.length === 0 ? await next : await firstOrIdle(next, IDLE_FLUSH_MS)
+        if (r === IDLE) { yield batch; batch = []; continue }
+        next = null
+        if (r.done === true || aborted()) break
+        const m = r.value
         const event = this.decode(m)
         batch.push(event)
         const done = toSeq != null && event.seq >= toSeq
@@ -221,10 +250,10 @@ export class EventStore {
         let caughtUp = m.info.pending === 0
         // NATS 2.9 may count one message too many for the whole life of a consumer created while
         // events were being appended (seen after a restart): with nothing buffered, ask the server
-        // rather than hold the batch back until another event comes, which may be never
-        // (nothing buffered: every message received has been handed to us. Not `getPending()`,
-        // which over-counts for as long as the consumer's own refill request sits in its queue).
-        // Only when it says 1: a reader far behind must not pay a round trip per refill.
+        // rather than wait for the idle flush (nothing buffered: every message received has been
+        // handed to us. Not `getPending()`, which over-counts for as long as the consumer's own
+        // refill request sits in its queue). Only when it says 1: a reader far behind must not pay
+        // a round trip per refill.
         const buffered = messages.getReceived() - messages.getProcessed()
         if (!caughtUp && !done && buffered === 0 && m.info.pending === 1) caughtUp = await consumer.info().then(i => i.num_pending === 0, () => true)
         if (done || batch.length >= maxBatch || (caughtUp && buffered === 0)) {
@@ -235,7 +264,11 @@ export class EventStore {
       }
     } finally {
       signal?.removeEventListener('abort', onAbort)
-      await messages.close()
+      const closing = messages.close()
+      // the iterator only finishes closing while it is iterated: let a pending read end, then end it
+      if (next != null) await next.catch(() => {})
+      await it.return?.(undefined)
+      await closing
     }
   }
 

@@ -1,6 +1,7 @@
 import type { NatsConnection } from '@nats-io/transport-node'
 import { Kvm, type KV } from '@nats-io/kv'
-import { encodeToken } from './event-store.ts'
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
+import { safeName } from './event-store.ts'
 
 export interface Beat { server: string, instance: string, at: number }
 
@@ -11,37 +12,41 @@ export interface Beat { server: string, instance: string, at: number }
 export class Heartbeats {
   private readonly beats = new Map<string, Beat>()
   private watching = false
-  private constructor (private readonly kv: KV, readonly intervalMs: number, readonly timeoutMs: number) {}
+  private constructor (private readonly kv: KV, private readonly jsm: JetStreamManager, readonly intervalMs: number, readonly timeoutMs: number) {}
 
   static async open (nc: NatsConnection, namespace: string, opts: { intervalMs: number, timeoutMs: number, replicas?: number }): Promise<Heartbeats> {
     const kv = await new Kvm(nc).create(`${namespace}_heartbeats`, { history: 1, replicas: opts.replicas ?? 1 })
-    return new Heartbeats(kv, opts.intervalMs, opts.timeoutMs)
+    return new Heartbeats(kv, await jetstreamManager(nc), opts.intervalMs, opts.timeoutMs)
   }
 
   async beat (server: string, instance: string): Promise<void> {
-    await this.kv.put(encodeToken(server), JSON.stringify({ server, instance, at: Date.now() }))
+    await this.kv.put(safeName(server), JSON.stringify({ server, instance, at: Date.now() }))
   }
 
   async watch (): Promise<void> {
     if (this.watching) return
     this.watching = true
+    // The watch's own "initial values done" signals (`delta`, `isUpdate`) come from a pending count
+    // that NATS 2.9 can get wrong by one for a watch created while agents are beating: waiting for
+    // them hung node starts. So: ask the server which keys exist now, and be ready once the watch
+    // has delivered each of them (as its value then, or anything written to it since).
+    const status = await this.kv.status()
+    const info = await this.jsm.streams.info(status.streamInfo.config.name, { subjects_filter: '>' })
+    const prefix = `$KV.${status.bucket}.`
+    const unseen = new Set(Object.keys(info.state.subjects ?? {}).map(subject => subject.slice(prefix.length)))
     const iter = await this.kv.watch({ key: '>' })
     let ready: () => void = () => {}
     const initial = new Promise<void>(resolve => { ready = resolve })
+    if (unseen.size === 0) ready()
     void (async () => {
       for await (const e of iter) {
         if (e.operation === 'PUT') {
           const beat = e.json<Beat>()
           this.beats.set(beat.server, beat)
         }
-        if (e.delta === 0) ready()
+        if (unseen.delete(e.key) && unseen.size === 0) ready()
       }
     })()
-    // an empty bucket has no initial entries to signal the end of the initial values
-    const keys = await this.kv.keys()
-    let any = false
-    for await (const _k of keys) { any = true; break }
-    if (!any) ready()
     await initial
   }
 

@@ -2,7 +2,7 @@ import type { NatsConnection } from '@nats-io/transport-node'
 import { AckPolicy, DeliverPolicy, JetStreamApiError, RetentionPolicy, StorageType, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import type { Action } from '../domain/orchestration/decider.ts'
 import type { RunKind } from '../domain/execution/events.ts'
-import { encodeToken } from './event-store.ts'
+import { encodeToken, safeName } from './event-store.ts'
 
 /** What an agent is asked to run. Vault placeholders stay unfilled: values never travel here. */
 export interface Task {
@@ -53,7 +53,7 @@ export class TaskBus {
 
   taskSubject (server: string): string { return `${this.namespace}.tasks.${encodeToken(server)}` }
   controlSubject (server: string): string { return `${this.namespace}.control.${encodeToken(server)}` }
-  consumerName (server: string): string { return `agent_${encodeToken(server)}`.replace(/~/g, '_') }
+  consumerName (server: string): string { return `agent_${safeName(server)}` }
 
   /** Publishing the same attempt twice (engine restarted mid-dispatch) delivers it once. */
   async send (task: Task): Promise<void> {

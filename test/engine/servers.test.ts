@@ -65,3 +65,16 @@ t.test('an agent stopped right after it started stops (no hang)', async t => {
   clearTimeout(timer)
   t.ok(stopped, 'stop() returned')
 })
+
+t.test('an agent named by its host name with dots (the default name) comes online and runs steps', async t => {
+  // host names are often fully qualified: the name is a KV key and a consumer name too
+  const fqdn = await startAgent(c.node.namespace, 'db-1.eu.example.com', ['fqdn'])
+  t.teardown(fqdn.stop)
+  const me = await waitFor(async () => (await servers()).find(s => s.name === 'db-1.eu.example.com' && s.status === 'online'), { timeoutMs: 6_000, what: 'db-1.eu.example.com online' })
+  t.same(me.groups, ['fqdn'])
+  await c.define({ name: 'on-fqdn', steps: [{ id: 'hello', action: { type: 'shell', command: 'echo hi from $(hostname) >/dev/null; echo ran' } }] })
+  const id = await c.launch({ orchestration_id: 'on-fqdn', targets: ['db-1.eu.example.com'] })
+  const d = await c.finished(id)
+  t.equal(d.status, 'succeeded')
+  t.match(d.steps[0], { server: 'db-1.eu.example.com', status: 'succeeded', stdout: 'ran\n' })
+})
