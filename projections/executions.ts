@@ -72,9 +72,12 @@ export const executionsProjection: Projection = {
       else if (e.aggregate_type === 'step_run' && e.type !== 'step_run.output') ids.add((e.data as any).execution_id)
     }
     const states = new Map<string, { state: ExecutionState, seq: number }>()
+    // as stored before this batch: a slot the batch left alone is the very same object after the
+    // fold (evolve shares what it does not change), so only changed step runs are written
+    const before = new Map<string, ExecutionState>()
     if (ids.size > 0) {
       const rows = await trx.selectFrom('executions').select(['execution_id', 'state', 'seq']).where('execution_id', 'in', [...ids]).execute()
-      for (const r of rows) states.set(r.execution_id, { state: r.state, seq: r.seq })
+      for (const r of rows) { states.set(r.execution_id, { state: r.state, seq: r.seq }); before.set(r.execution_id, r.state) }
     }
     const outputs: Array<Record<string, unknown>> = []
     const changed = new Set<string>()
@@ -86,6 +89,7 @@ export const executionsProjection: Projection = {
       }
       if (e.type === 'execution.launched') {
         states.set(e.aggregate_id, { state: initialExecution(e.data as ExecutionLaunched), seq: e.seq })
+        before.delete(e.aggregate_id)
         changed.add(e.aggregate_id)
         continue
       }
@@ -131,8 +135,11 @@ export const executionsProjection: Projection = {
     })).execute()
     const runRows = [...changed].flatMap(id => {
       const { state } = states.get(id)!
+      const old = before.get(id)?.slots
+      const slots = Object.entries(state.slots).filter(([key, slot]) => old?.[key] !== slot).map(([, slot]) => slot)
+      if (slots.length === 0) return []
       const position = new Map(state.launch.steps.map((s, i) => [s.id, i]))
-      return Object.values(state.slots).map(s => ({
+      return slots.map(s => ({
         execution_id: id,
         step_id: s.step_id,
         server: s.server,
