@@ -1,6 +1,11 @@
 import t from 'tap'
 import { startEngineCluster } from '../helpers/agents.ts'
 
+// as a node started from its environment has them (set before the agent starts any command)
+process.env.DM_VAULT_KEY = 'vault-key-canary-0123456789'
+process.env.DM_JWT_SECRET = 'jwt-secret-canary-0123456789'
+process.env.DM_OUTPUT_TEST_CANARY = 'plain-setting-is-passed'
+
 const c = await startEngineCluster()
 t.teardown(c.teardown)
 
@@ -40,4 +45,17 @@ t.test('a step printing ~1.5 MiB: the output route returns it exactly, the detai
   // the detail stays small whatever the output
   const detail = await c.api('GET', `/api/v1.0/executions/${id}`)
   t.ok(detail.body.length < 32 * 1024, `detail answer is ${detail.body.length} bytes`)
+})
+
+t.test("step commands inherit the node's environment but not its keys", async t => {
+  await c.define({ name: 'print-env', steps: [{ id: 'env', action: { type: 'shell', command: 'env' } }] })
+  const id = await c.launch({ orchestration_id: 'print-env', targets: ['local'] })
+  const d = await c.finished(id)
+  t.equal(d.status, 'succeeded')
+  const res = await c.api('GET', `/api/v1.0/executions/${id}/steps/env/output`)
+  t.equal(res.statusCode, 200, res.body.slice(0, 300))
+  t.match(res.body, 'DM_OUTPUT_TEST_CANARY=plain-setting-is-passed', 'the environment is passed on')
+  t.notMatch(res.body, 'vault-key-canary', 'no vault master key')
+  t.notMatch(res.body, 'jwt-secret-canary', 'no token signing key')
+  t.notMatch(res.body, /DM_VAULT_KEY|DM_JWT_SECRET/)
 })
