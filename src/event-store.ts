@@ -236,7 +236,9 @@ export class EventStore {
         next ??= it.next()
         // a batch held back waiting for more is handed out anyway once nothing has come for a
         // moment: the pending counts below are hints (NATS 2.9 miscounts), never a reason to stall
-        const r = batch.length === 0 ? await next : await firstOrIdle(next, IDLE_FLUSH_MS)
+        // (no timer while messages wait here: the next one is at hand)
+        const waiting = batch.length > 0 && messages.getReceived() === messages.getProcessed()
+        const r = waiting ? await firstOrIdle(next, IDLE_FLUSH_MS) : await next
         if (r === IDLE) { yield batch; batch = []; continue }
         next = null
         if (r.done === true || aborted()) break
