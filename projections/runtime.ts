@@ -89,21 +89,41 @@ export async function runProjector (opts: ProjectorOptions, signal: AbortSignal)
   let migrated = false
   let delay = 100
   while (!signal.aborted) {
+    const reading = new AbortController()
+    const stopReading = (): void => reading.abort()
+    signal.addEventListener('abort', stopReading, { once: true })
     try {
       if (!migrated) { await migrate(db, schema, projection); migrated = true }
       let checkpoint = await readCheckpoint(db, schema, projection.name)
       opts.onCheckpoint?.(projection.name, checkpoint)
       log('info', `projector ${projection.name} running from seq ${checkpoint + 1}`)
-      for await (const batch of source.readBatches({ fromSeq: checkpoint + 1, maxBatch: opts.maxBatch ?? 500, signal })) {
-        checkpoint = await applyBatch(db, schema, projection, batch)
-        opts.onCheckpoint?.(projection.name, checkpoint)
-        delay = 100
+      const batches = source.readBatches({ fromSeq: checkpoint + 1, maxBatch: opts.maxBatch ?? 500, signal: reading.signal })[Symbol.asyncIterator]()
+      // a read that fails while a batch is being written is reported when its turn comes, not as
+      // an unhandled rejection in the meantime
+      const ahead = (): Promise<IteratorResult<RecordedEvent[]>> => { const p = batches.next(); p.catch(() => {}); return p }
+      let next = ahead()
+      try {
+        for (;;) {
+          const r = await next
+          if (r.done === true) break
+          // read and decode the next batch while Postgres writes this one
+          next = ahead()
+          checkpoint = await applyBatch(db, schema, projection, r.value)
+          opts.onCheckpoint?.(projection.name, checkpoint)
+          delay = 100
+        }
+      } finally {
+        // the read ahead ends once its read is stopped
+        reading.abort()
+        await next.catch(() => {})
       }
     } catch (err: any) {
       if (signal.aborted) break
       log('warn', `projector ${projection.name} stopped: ${err?.message ?? err}; restarting from its checkpoint in ${delay} ms`)
       await new Promise(resolve => setTimeout(resolve, delay))
       delay = Math.min(delay * 2, 5_000)
+    } finally {
+      signal.removeEventListener('abort', stopReading)
     }
   }
 }

@@ -434,3 +434,45 @@ t.test('a lease lets one holder run at a time and passes on when it stops', asyn
   stopB.abort()
   await Promise.all([heldA, heldB, heldC, heldD])
 })
+
+t.test('a read that fails while a batch is being written restarts the projector from its checkpoint', async t => {
+  const s = await sideSchema('readfail')
+  const counter = counterProjection('readfail_counter')
+  const last = await store.lastSeq()
+  t.ok(last >= 30, `a log to read (${last} events)`)
+  // the real log, but the read that runs ahead breaks once, while the first batch is written
+  let failed = false
+  let reads = 0
+  const source = {
+    lastSeq: async () => await store.lastSeq(),
+    readBatches: (opts: { fromSeq: number, toSeq?: number, maxBatch: number, signal?: AbortSignal }) => (async function * () {
+      reads++
+      let n = 0
+      for await (const batch of store.readBatches(opts)) {
+        if (!failed && ++n === 2) { failed = true; throw new Error('NATS went away') }
+        yield batch
+      }
+    })()
+  }
+  let written = 0
+  const slow: Projection = { ...counter, apply: async (trx, events) => { await new Promise(resolve => setTimeout(resolve, 50)); await counter.apply(trx, events); written++ } }
+  const unhandled: unknown[] = []
+  const onUnhandled = (err: unknown): void => { unhandled.push(err) }
+  process.on('unhandledRejection', onUnhandled)
+  const warnings: string[] = []
+  const ac = new AbortController()
+  const run = runProjector({ db, schema: s, projection: slow, source, maxBatch: 10, log: (level, msg) => { if (level === 'warn') warnings.push(msg) } }, ac.signal)
+  try {
+    await until('the projector to catch up after the failed read', async () => await readCheckpoint(db, s, counter.name) >= last, 15_000)
+  } finally {
+    ac.abort()
+    await run
+    process.off('unhandledRejection', onUnhandled)
+  }
+  t.ok(failed, 'the read failed once')
+  t.equal(reads, 2, 'and was opened again')
+  t.match(warnings.join('\n'), /NATS went away; restarting from its checkpoint/)
+  t.same(unhandled, [], 'no unhandled rejection')
+  t.ok(written >= 2)
+  t.same(await appliedSeqs(s, counter.name), range(1, await readCheckpoint(db, s, counter.name)), 'every event once, in order')
+})
