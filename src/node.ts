@@ -16,6 +16,7 @@ import { PROJECTIONS } from '../projections/index.ts'
 import { migrate, runProjector } from '../projections/runtime.ts'
 import { TaskBus } from './tasks.ts'
 import { Heartbeats } from './heartbeats.ts'
+import { EnginePosition } from './engine/position.ts'
 import { Engine } from './engine/engine.ts'
 import { Agent } from './agent/agent.ts'
 import { resolveSecrets, serveVaultResolution } from './vault/resolver.ts'
@@ -80,7 +81,8 @@ export async function startNode (config: Config, opts: { log?: Logger, listen?: 
   const heartbeats = await Heartbeats.open(nc, config.namespace, { intervalMs: config.heartbeatMs, timeoutMs: config.agentTimeoutMs, replicas: config.replicas })
   const bus = await TaskBus.open(nc, config.namespace, config.replicas)
   if (config.roles.includes('engine')) {
-    const engine = new Engine({ store, bus, heartbeats, log })
+    const position = await EnginePosition.open(nc, config.namespace, config.replicas)
+    const engine = new Engine({ store, bus, heartbeats, log, position })
     running.push(leases.hold('engine', stop.signal, async lost => {
       log.info('engine: lease taken')
       await engine.run(lost)

@@ -11,9 +11,12 @@ import { ConcurrencyError, type EventStore } from '../event-store.ts'
 import { handleCommand } from '../commands.ts'
 import type { Heartbeats } from '../heartbeats.ts'
 import type { TaskBus } from '../tasks.ts'
+import type { EnginePosition } from './position.ts'
 
 interface Tracked {
   state: ExecutionState
+  /** log position of its launch: the engine must read from here to know it again */
+  launchSeq: number
   /** version and log position of the execution aggregate: the expectation of the next append */
   version: number
   lastSeq: number
@@ -26,6 +29,8 @@ export interface EngineOptions {
   bus: TaskBus
   heartbeats: Heartbeats
   log: Logger
+  /** where to start reading the log; without it, from the start */
+  position?: EnginePosition
   /** how often running step runs are checked for vanished agents */
   checkEveryMs?: number
 }
@@ -33,6 +38,8 @@ export interface EngineOptions {
 const ENGINE = 'engine'
 /** events one decision appends at most: each is one publish awaited after the other */
 const MAX_EVENTS_PER_DECISION = 64
+/** how often, at most, the replay position is saved */
+const SAVE_POSITION_EVERY_MS = 1_000
 
 /** Deterministic ids for what the engine creates, so a replayed decision creates the same thing. */
 function childExecutionId (parent: StepRunRef): string {
@@ -59,19 +66,68 @@ export class Engine {
     this.executions.clear()
     this.caughtUp = false
     await this.o.heartbeats.watch()
+    // executions launched before the saved position had all ended when it was saved: start there.
+    // Servers (few events) are read from the start: a nested launch needs every group.
+    let from = await this.loadPosition()
+    const servers = store.typeFilter('server')
+    const lastServer = await store.lastSeqOf(servers)
+    if (lastServer > 0) for await (const e of store.read({ fromSeq: 1, toSeq: lastServer, subject: servers, signal })) this.apply(e)
     const target = await store.lastSeq()
-    log.info(`engine: replaying the log up to seq ${target}`)
-    if (target === 0) await this.resume()
-    const tick = setInterval(() => { if (this.caughtUp) void this.checkAgents() }, this.o.checkEveryMs ?? 1_000)
+    if (from > target + 1) {
+      // a position past the end of the log belongs to another log (the stream was recreated)
+      log.warn(`engine: the saved position ${from} is past the end of the log (${target}); reading the whole log`)
+      from = 1
+    }
+    log.info(`engine: replaying the log from seq ${from} up to seq ${target}`)
+    if (target < from) await this.resume()
+    const tick = setInterval(() => { if (this.caughtUp) { void this.checkAgents(); this.savePosition() } }, this.o.checkEveryMs ?? 1_000)
     try {
-      for await (const batch of store.readBatches({ fromSeq: 1, maxBatch: 1000, signal })) {
+      for await (const batch of store.readBatches({ fromSeq: from, maxBatch: 1000, signal })) {
         const touched = new Set<string>()
         for (const e of batch) { const id = this.apply(e); if (id != null) touched.add(id) }
         if (this.caughtUp) await this.react(batch, touched)
         else if (batch[batch.length - 1].seq >= target) await this.resume()
+        this.forgetEnded()
+        this.applied = batch[batch.length - 1].seq
+        if (this.caughtUp) this.savePosition()
       }
     } finally {
       clearInterval(tick)
+    }
+  }
+
+  private applied = 0
+  private saved = { seq: 0, at: 0 }
+
+  private async loadPosition (): Promise<number> {
+    if (this.o.position == null) return 1
+    try {
+      return await this.o.position.load()
+    } catch (err) {
+      this.o.log.warn({ err }, 'engine: could not read where to start; reading the whole log')
+      return 1
+    }
+  }
+
+  /** The launch of the oldest execution followed, else past everything applied; at most once a second. */
+  private savePosition (): void {
+    if (this.o.position == null || Date.now() - this.saved.at < SAVE_POSITION_EVERY_MS) return
+    let seq = this.applied + 1
+    for (const t of this.executions.values()) seq = Math.min(seq, t.launchSeq)
+    if (seq === this.saved.seq) return
+    this.saved = { seq, at: Date.now() }
+    this.o.position.save(seq).catch(err => {
+      this.saved = { seq: 0, at: 0 }
+      this.o.log.warn({ err }, 'engine: could not save where to start next time')
+    })
+  }
+
+  /** Ended runs are forgotten, unless their parent is still running and may need their outcome. */
+  private forgetEnded (): void {
+    for (const [id, t] of this.executions) {
+      if (!t.state.completed) continue
+      const parent = t.state.launch.parent != null ? this.executions.get(t.state.launch.parent.execution_id) : undefined
+      if (parent == null || parent.state.completed) this.executions.delete(id)
     }
   }
 
@@ -84,7 +140,7 @@ export class Engine {
     }
     if (e.aggregate_type === 'execution') {
       if (e.type === 'execution.launched') {
-        this.executions.set(e.aggregate_id, { state: initialExecution(e.data as ExecutionLaunched), version: e.version, lastSeq: e.seq, deciding: null })
+        this.executions.set(e.aggregate_id, { state: initialExecution(e.data as ExecutionLaunched), launchSeq: e.seq, version: e.version, lastSeq: e.seq, deciding: null })
         return e.aggregate_id
       }
       const t = this.executions.get(e.aggregate_id)
@@ -142,11 +198,6 @@ export class Engine {
     const failed = (await Promise.allSettled(carried)).find(r => r.status === 'rejected')
     if (failed != null) throw failed.reason
     await Promise.all([...touched].map(async id => await this.decide(id)))
-    for (const id of touched) {
-      const t = this.executions.get(id)
-      // finished runs are forgotten, unless a parent may still need their outcome
-      if (t?.state.completed === true && t.state.launch.parent == null) this.executions.delete(id)
-    }
   }
 
   private async decide (id: string): Promise<void> {

@@ -3,7 +3,8 @@
 // (a separate process) keeps working; the step that ends while the engine is down must be taken
 // into account when it comes back, and no step may run twice.
 import t from 'tap'
-import { chain, clusterFor, startsOf, waitForExecution } from '../helpers/processes.ts'
+import { chain, clusterFor, sleep, startsOf, waitForExecution } from '../helpers/processes.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 t.setTimeout(120_000)
 
@@ -63,4 +64,21 @@ t.test('kill -9 of the api+projector+engine node mid-run: the run resumes and ev
   const audit = await api.get('/api/v1.0/audit?type=step_run.started&limit=500')
   t.equal(audit.status, 200)
   t.equal(audit.body.items.filter((e: any) => e.data.execution_id === id).length, 3, 'audit: three step_run.started events')
+
+  // the first restart read from at most the launch of the run it had to finish
+  const launchSeq = events.find(e => e.type === 'execution.launched')!.seq
+  const replayedFrom = (log: string): number => Number(/engine: replaying the log from seq (\d+)/.exec(log)?.[1] ?? NaN)
+  const firstFrom = replayedFrom(core.logSinceStart())
+  t.ok(firstFrom <= launchSeq, `after the crash it read from seq ${firstFrom}, not after the launch of the unfinished run (${launchSeq})`)
+
+  // with nothing left to finish, the next start skips the history: from past the ended run
+  await sleep(2_500) // the engine saves where to start at most once a second
+  await core.kill()
+  await core.start()
+  const secondFrom = await waitFor(async () => { const n = replayedFrom(core.logSinceStart()); return Number.isNaN(n) ? undefined : n }, { timeoutMs: 15_000, what: 'the engine to start reading' })
+  t.ok(secondFrom > Math.max(...events.map(e => e.seq)), `with nothing in flight it read from seq ${secondFrom}, past the ended run`)
+  const again = await api.post('/api/v1.0/launch', { orchestration_id: 'chain-engine-crash', targets: ['dura-engine-1'] })
+  t.equal(again.status, 202)
+  const second = await waitForExecution(cluster, () => cluster.api(core), again.body.execution_id)
+  t.equal(second.status, 'succeeded', 'and runs launched after that start run as before', { logs: cluster.logs() })
 })
