@@ -1,13 +1,16 @@
 import { sql, type Kysely } from 'kysely'
 import type { RecordedEvent } from '../domain/envelope.ts'
 import type { ExecutionLaunched, StepRunOutput } from '../domain/execution/events.ts'
-import { evolveExecution, initialExecution, progressOf, type ExecutionState } from '../domain/execution/run.ts'
+import { evolveExecution, initialExecution, progressOf, slotKey, type ExecutionState } from '../domain/execution/run.ts'
 import type { Projection } from './projection.ts'
 
 /**
- * Executions and their step runs. The row keeps the domain's own folded state, so status,
- * progress and each step run's status are computed by the very code the engine decides with.
- * A batch touches each execution once: read the states, fold, write back.
+ * Executions and their step runs. The rows keep the domain's own folded state, so status,
+ * progress and each step run's status are computed by the very code the engine decides with:
+ * the launch (written once), the run's own fields (`state`), and each slot in its step run's row
+ * (`slot`), so a batch writes what it changed, not every step run of a 1,000-step execution.
+ * A batch touches each execution once: read the states (or take them from the cache), fold,
+ * write back what changed.
  */
 export const executionsProjection: Projection = {
   name: 'executions',
@@ -63,6 +66,18 @@ export const executionsProjection: Projection = {
           .execute()
         await db.schema.createIndex('step_outputs_run').on('step_outputs').columns(['execution_id', 'step_id', 'server', 'seq']).execute()
       }
+    },
+    // the folded state was one document per execution, rewritten whole by every batch
+    '002_state_split': {
+      async up (db: Kysely<any>) {
+        await db.schema.alterTable('executions').addColumn('launch', 'jsonb').execute()
+        await db.schema.alterTable('step_runs').addColumn('slot', 'jsonb').execute()
+        // (the builder, not raw SQL: it puts the tables in this projection's schema)
+        await db.updateTable('step_runs as r').from('executions as e')
+          .set({ slot: sql`e.state->'slots'->(r.step_id || chr(31) || r.server)` })
+          .whereRef('e.execution_id', '=', 'r.execution_id').execute()
+        await db.updateTable('executions').set({ launch: sql`state->'launch'`, state: sql`state - 'launch' - 'slots'` }).execute()
+      }
     }
   },
   async apply (trx, events) {
@@ -76,8 +91,15 @@ export const executionsProjection: Projection = {
     // fold (evolve shares what it does not change), so only changed step runs are written
     const before = new Map<string, ExecutionState>()
     if (ids.size > 0) {
-      const rows = await trx.selectFrom('executions').select(['execution_id', 'state', 'seq']).where('execution_id', 'in', [...ids]).execute()
-      for (const r of rows) { states.set(r.execution_id, { state: r.state, seq: r.seq }); before.set(r.execution_id, r.state) }
+      const rows = await trx.selectFrom('executions').select(['execution_id', 'seq']).where('execution_id', 'in', [...ids]).execute()
+      const stale: string[] = []
+      for (const r of rows) {
+        const cached = folded.get(r.execution_id)
+        if (cached?.seq === Number(r.seq)) states.set(r.execution_id, cached)
+        else stale.push(r.execution_id)
+      }
+      for (const [id, loaded] of await loadStates(trx, stale)) states.set(id, loaded)
+      for (const [id, { state }] of states) before.set(id, state)
     }
     const outputs: Array<Record<string, unknown>> = []
     const changed = new Set<string>()
@@ -121,7 +143,9 @@ export const executionsProjection: Projection = {
         launched_at: l.launched_at,
         launched_by: l.launched_by,
         finished_at: state.completed ? finishedAt(state) : null,
-        state: JSON.stringify(state),
+        state: JSON.stringify(runFields(state)),
+        // written once, with the execution: an update never sends it again
+        ...(before.has(id) ? {} : { launch: JSON.stringify(l) }),
         seq
       }
     })
@@ -153,7 +177,8 @@ export const executionsProjection: Projection = {
         started_at: s.started_at,
         finished_at: s.finished_at,
         duration_ms: s.duration_ms,
-        undo_status: s.undo === 'none' ? null : s.undo
+        undo_status: s.undo === 'none' ? null : s.undo,
+        slot: JSON.stringify(s)
       }))
     })
     for (let i = 0; i < runRows.length; i += 3000) {
@@ -167,10 +192,50 @@ export const executionsProjection: Projection = {
         started_at: sql`excluded.started_at`,
         finished_at: sql`excluded.finished_at`,
         duration_ms: sql`excluded.duration_ms`,
-        undo_status: sql`excluded.undo_status`
+        undo_status: sql`excluded.undo_status`,
+        slot: sql`excluded.slot`
       })).execute()
     }
+    for (const id of changed) {
+      const { state, seq } = states.get(id)!
+      if (state.completed) folded.delete(id)
+      else remember(id, { state, seq })
+    }
   }
+}
+
+/**
+ * States of running executions as this process last folded them, valid while the row's seq is
+ * the same (then the row holds exactly this state: it is a function of the execution's events up
+ * to that seq). Saves reading every step run of a big execution for each batch. A batch that
+ * does not commit leaves a newer seq here than in the row, so the next batch reads the row.
+ */
+const folded = new Map<string, { state: ExecutionState, seq: number }>()
+const FOLDED_LIMIT = 1_000
+
+function remember (id: string, entry: { state: ExecutionState, seq: number }): void {
+  folded.delete(id)
+  folded.set(id, entry)
+  if (folded.size > FOLDED_LIMIT) folded.delete(folded.keys().next().value!)
+}
+
+/** The run's own fields: the state without the launch and the slots, which have columns of their own. */
+function runFields (state: ExecutionState): Omit<ExecutionState, 'launch' | 'slots'> {
+  const { launch: _launch, slots: _slots, ...rest } = state
+  return rest
+}
+
+async function loadStates (trx: Kysely<any>, ids: string[]): Promise<Map<string, { state: ExecutionState, seq: number }>> {
+  const out = new Map<string, { state: ExecutionState, seq: number }>()
+  if (ids.length === 0) return out
+  const heads = await trx.selectFrom('executions').select(['execution_id', 'state', 'launch', 'seq']).where('execution_id', 'in', ids).execute()
+  const slots = await trx.selectFrom('step_runs').select(['execution_id', 'step_id', 'server', 'slot']).where('execution_id', 'in', ids).execute()
+  for (const h of heads) out.set(h.execution_id, { state: { ...h.state, launch: h.launch, slots: {} }, seq: Number(h.seq) })
+  for (const r of slots) {
+    const state = out.get(r.execution_id)?.state
+    if (state != null) state.slots[slotKey(r.step_id, r.server)] = r.slot
+  }
+  return out
 }
 
 function finishedAt (state: ExecutionState): string {
