@@ -205,7 +205,9 @@ class StepRunWriter {
   tail (stream: 'stdout' | 'stderr'): string { return this.tails[stream].slice(-TAIL) }
 
   output (stream: 'stdout' | 'stderr', text: string, final = false): void {
-    const redacted = redact(this.held[stream] + text, this.secrets)
+    // Postgres text and jsonb cannot hold U+0000: recorded as is, one NUL in a command's output
+    // would stop every read model at that event
+    const redacted = redact(this.held[stream] + text.replaceAll('\u0000', '\uFFFD'), this.secrets)
     const hold = final ? 0 : Math.min(redacted.length, Math.max(0, ...this.secrets.map(s => s.length - 1)))
     const ready = redacted.slice(0, redacted.length - hold)
     this.held[stream] = redacted.slice(redacted.length - hold)

@@ -59,3 +59,23 @@ t.test("step commands inherit the node's environment but not its keys", async t 
   t.notMatch(res.body, 'jwt-secret-canary', 'no token signing key')
   t.notMatch(res.body, /DM_VAULT_KEY|DM_JWT_SECRET/)
 })
+
+t.test('NUL bytes in output are recorded as U+FFFD, and every read model goes on', async t => {
+  await c.define({ name: 'nul-output', steps: [{ id: 'nul', action: { type: 'shell', command: "printf 'a\\000b\\n'; printf 'err\\000\\n' >&2" } }] })
+  const id = await c.launch({ orchestration_id: 'nul-output', targets: ['local'] })
+  const d = await c.finished(id)
+  t.equal(d.status, 'succeeded')
+  const [step] = c.stepsOf(d, 'nul')
+  t.equal(step.stdout, 'a\uFFFDb\n')
+  t.equal(step.stderr, 'err\uFFFD\n')
+  const res = await c.api('GET', `/api/v1.0/executions/${id}/steps/nul/output`)
+  t.equal(res.statusCode, 200)
+  t.match(res.body, 'a\uFFFDb')
+  // the audit trail is not stuck at that event: a later run shows up in it
+  await c.define({ name: 'after-nul', steps: [{ id: 'x', action: { type: 'shell', command: 'true' } }] })
+  const later = await c.launch({ orchestration_id: 'after-nul', targets: ['local'] })
+  await c.finished(later)
+  const audit = await c.api('GET', '/api/v1.0/audit?type=execution.completed&limit=500')
+  t.equal(audit.statusCode, 200)
+  t.ok(audit.json().items.some((e: any) => e.aggregate_id === later), 'the later run is in the audit trail')
+})
