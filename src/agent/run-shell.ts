@@ -79,7 +79,13 @@ class ProcessRunner {
     child.on('exit', (code, signal) => {
       if (this.child === child) this.child = null
       const why = `the agent's process runner exited (${signal ?? `code ${String(code)}`})`
-      for (const [id, run] of this.runs) { this.runs.delete(id); run.exited = true; run.onExit(null, null, why) }
+      for (const [id, run] of this.runs) {
+        // reported failed: it must not go on running (it may be retried)
+        if (run.pid != null) { try { process.kill(-run.pid, 'SIGKILL') } catch {} }
+        this.runs.delete(id)
+        run.exited = true
+        run.onExit(null, null, why)
+      }
     })
     child.on('error', () => {}) // 'exit' follows and fails the runs
     this.child = child

@@ -79,3 +79,30 @@ t.test('NUL bytes in output are recorded as U+FFFD, and every read model goes on
   t.equal(audit.statusCode, 200)
   t.ok(audit.json().items.some((e: any) => e.aggregate_id === later), 'the later run is in the audit trail')
 })
+
+t.test("if the agent's process runner dies, its commands fail with a clear error and the next ones run", async t => {
+  const { execFileSync } = await import('node:child_process')
+  const runnerPids = (): number[] => {
+    const out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' })
+    return out.split('\n').filter(l => l.includes('spawner-process.mjs')).map(l => Number(l.trim().split(/\s+/)[0]))
+  }
+  const alive = (): boolean => { try { execFileSync('pgrep', ['-fx', 'sleep 31.7']); return true } catch { return false } }
+  await c.define({ name: 'long-for-runner', steps: [{ id: 'wait', action: { type: 'shell', command: 'sleep 31.7' } }] })
+  const id = await c.launch({ orchestration_id: 'long-for-runner', targets: ['local'] })
+  const running = async (): Promise<boolean> => (await c.get(id)).steps[0].status === 'running'
+  for (let i = 0; i < 100 && !(await running()); i++) await new Promise(resolve => setTimeout(resolve, 100))
+  for (let i = 0; i < 50 && !alive(); i++) await new Promise(resolve => setTimeout(resolve, 100))
+  t.ok(alive(), 'the command runs')
+  const pids = runnerPids()
+  t.equal(pids.length, 1, 'one process runner for this process')
+  process.kill(pids[0], 'SIGKILL')
+  const d = await c.finished(id, 10_000)
+  t.equal(d.status, 'failed')
+  t.match(d.steps[0].error, /process runner exited/, d.steps[0].error)
+  for (let i = 0; i < 50 && alive(); i++) await new Promise(resolve => setTimeout(resolve, 100))
+  t.notOk(alive(), 'the command it was running is gone too')
+  // a new runner starts for the next command
+  const next = await c.launch({ orchestration_id: 'print-env', targets: ['local'] })
+  t.equal((await c.finished(next)).status, 'succeeded')
+  t.not(runnerPids()[0], pids[0], 'a new runner')
+})
