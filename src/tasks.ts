@@ -66,6 +66,20 @@ export class TaskBus {
     this.nc.publish(this.controlSubject(server), JSON.stringify(req))
   }
 
+  /**
+   * At an agent's start: tasks its previous instance received but never acknowledged (it died
+   * before recording that it started them) would come back only after the consumer's ack wait.
+   * Dropping the consumer hands them to the new one at once; what the old instance had started
+   * is found started and not run again.
+   */
+  async reclaim (server: string): Promise<number> {
+    const name = this.consumerName(server)
+    const info = await this.jsm.consumers.info(this.stream, name).catch(() => null)
+    if (info == null || info.num_ack_pending === 0) return 0
+    await this.jsm.consumers.delete(this.stream, name).catch(() => {})
+    return info.num_ack_pending
+  }
+
   /** The agent's durable consumer, created on first start. */
   async consumerFor (server: string): Promise<ReturnType<JetStreamClient['consumers']['get']>> {
     const name = this.consumerName(server)

@@ -58,6 +58,8 @@ export class Agent {
         this.running.get(`${req.execution_id}/${req.kind}/${req.step_id}/${req.attempt}`)?.()
       }
     })
+    const reclaimed = await bus.reclaim(name).catch(err => { log.warn({ err }, 'could not check for tasks left by a previous instance'); return 0 })
+    if (reclaimed > 0) log.info(`agent ${name}: ${reclaimed} task(s) received by a previous instance but never started are taken up now`)
     this.loop = this.consume()
     log.info({ server: name, groups, instance: this.instance }, `agent ${name} ready (groups: ${groups.join(', ')})`)
   }

@@ -1,4 +1,7 @@
 import t from 'tap'
+import { connectNats } from '../../src/nats.ts'
+import { TaskBus } from '../../src/tasks.ts'
+import { NATS_URL } from '../helpers/services.ts'
 import { startAgent, startEngineCluster } from '../helpers/agents.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -77,4 +80,31 @@ t.test('an agent named by its host name with dots (the default name) comes onlin
   const d = await c.finished(id)
   t.equal(d.status, 'succeeded')
   t.match(d.steps[0], { server: 'db-1.eu.example.com', status: 'succeeded', stdout: 'ran\n' })
+})
+
+t.test('a task its previous instance received but never started runs as soon as the agent is back', async t => {
+  // the agent exists (its consumer too), then is down
+  const first = await startAgent(c.node.namespace, 'reclaim-1', ['reclaim'])
+  await first.stop()
+  await c.define({ name: 'on-reclaim', steps: [{ id: 'one', action: { type: 'shell', command: 'echo picked up' } }] })
+  const id = await c.launch({ orchestration_id: 'on-reclaim', targets: ['reclaim-1'] })
+  // an instance receives the task and dies before recording that it started it
+  const nc = await connectNats([NATS_URL], 'test-reclaim')
+  t.teardown(async () => { await nc.drain() })
+  const bus = await TaskBus.open(nc, c.node.namespace)
+  const consumer = await bus.consumerFor('reclaim-1')
+  const taken = await waitFor(async () => {
+    const batch = await consumer.fetch({ max_messages: 1, expires: 1_000 })
+    for await (const m of batch) return m // received, never acknowledged
+    return undefined
+  }, { timeoutMs: 10_000, what: 'the task to be sent' })
+  t.equal(taken.json<any>().execution_id, id)
+  // back: the task runs now, not after the consumer's ack wait (60 s)
+  const since = Date.now()
+  const again = await startAgent(c.node.namespace, 'reclaim-1', ['reclaim'])
+  t.teardown(again.stop)
+  const d = await c.finished(id, 20_000)
+  t.equal(d.status, 'succeeded')
+  t.equal(d.steps[0].stdout, 'picked up\n')
+  t.ok(Date.now() - since < 20_000, `ran ${Date.now() - since} ms after the agent came back`)
 })
