@@ -24,18 +24,27 @@ export async function migrate (db: Kysely<any>, schema: string, projection: Proj
     migrationLockTableName: `migrations_${projection.name}_lock`,
     provider: { getMigrations: async () => projection.migrations }
   })
-  // kysely's migrator introspects every schema of the database: a schema or table that anyone drops
-  // meanwhile (a rebuild's side schema, another namespace) fails that scan, so try again; for a
-  // while rather than a few times, as other installations may be dropping schemas all along
+  // kysely's migrator introspects every schema of the database: a schema, table or column that
+  // anyone drops meanwhile (a rebuild's side schema, another namespace) fails that scan, so try
+  // again; for a while rather than a few times, as other installations may be dropping schemas
+  // all along
   const giveUpAt = Date.now() + 20_000
   for (let attempt = 1; ; attempt++) {
     const { error } = await migrator.migrateToLatest()
     if (error == null) return
     const code = (error as any)?.code
-    if ((attempt >= 10 && Date.now() > giveUpAt) || (code !== '3F000' && code !== '42P01')) throw error
+    if ((attempt >= 10 && Date.now() > giveUpAt) || !DROPPED_MEANWHILE.has(code)) throw error
     await new Promise(resolve => setTimeout(resolve, Math.min(10 * attempt, 100) + Math.random() * 20))
   }
 }
+
+/** What the migrator's scan of every schema meets when something is dropped during it. */
+const DROPPED_MEANWHILE = new Set([
+  '3F000', // invalid_schema_name
+  '42P01', // undefined_table
+  '42703', // undefined_column (pg_get_serial_sequence on a column of a table being dropped)
+  '42704' // undefined_object
+])
 
 function ignoreConcurrentCreate (err: any): void {
   if (err?.code !== '23505' && err?.code !== '42P07') throw err
