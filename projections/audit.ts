@@ -44,19 +44,21 @@ export const auditProjection: Projection = {
     // The batch as one JSON document, expanded by Postgres: one JSON.stringify here (no per-value
     // escaping), one statement whatever the batch size (a VALUES list has 11 parameters a row, and
     // caps at 65535)
-    const rows = events.map(e => ({ ...auditRow(e), data: redactForAudit(e.data) }))
-    await trx.insertInto('audit_events').columns(AUDIT_COLUMNS.map(([column]) => column))
-      .expression(sql`SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(${sql.raw(AUDIT_COLUMNS.map(([c, type]) => `"${c}" ${type}`).join(', '))})`)
+    const columns = Object.keys(AUDIT_COLUMNS)
+    const recordType = columns.map(c => `"${c}" ${AUDIT_COLUMNS[c]}`).join(', ')
+    await trx.insertInto('audit_events').columns(columns)
+      .expression(sql`SELECT * FROM jsonb_to_recordset(${JSON.stringify(events.map(auditRow))}::jsonb) AS x(${sql.raw(recordType)})`)
       .onConflict(oc => oc.column('seq').doNothing()).execute()
   }
 }
 
-const AUDIT_COLUMNS: Array<[string, string]> = [
-  ['seq', 'bigint'], ['event_id', 'text'], ['type', 'text'], ['aggregate_type', 'text'], ['aggregate_id', 'text'],
-  ['version', 'integer'], ['actor', 'text'], ['timestamp', 'timestamptz'], ['correlation_id', 'text'],
-  ['causation_id', 'text'], ['data', 'jsonb']
-]
+/** The audit table's columns and their Postgres types, in table order. */
+export const AUDIT_COLUMNS: Record<string, string> = {
+  seq: 'bigint', event_id: 'text', type: 'text', aggregate_type: 'text', aggregate_id: 'text', version: 'integer',
+  actor: 'text', timestamp: 'timestamptz', correlation_id: 'text', causation_id: 'text', data: 'jsonb'
+}
 
+/** One row of `audit_events`; `data` redacted, as an object. */
 export function auditRow (e: RecordedEvent): Record<string, unknown> {
   return {
     seq: e.seq,
@@ -69,6 +71,6 @@ export function auditRow (e: RecordedEvent): Record<string, unknown> {
     timestamp: e.timestamp,
     correlation_id: e.correlation_id,
     causation_id: e.causation_id,
-    data: JSON.stringify(redactForAudit(e.data))
+    data: redactForAudit(e.data)
   }
 }
