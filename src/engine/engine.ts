@@ -87,7 +87,8 @@ export class Engine {
         for (const e of batch) { const id = this.apply(e); if (id != null) touched.add(id) }
         if (this.caughtUp) await this.react(batch, touched)
         else if (batch[batch.length - 1].seq >= target) await this.resume()
-        this.forgetEnded()
+        // (only a completion can make a run forgettable: its own, or its parent's)
+        if (batch.some(e => e.type === 'execution.completed')) this.forgetEnded()
         this.applied = batch[batch.length - 1].seq
         if (this.caughtUp) this.savePosition()
       }
