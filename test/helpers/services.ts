@@ -40,7 +40,8 @@ export async function dropNamespace (namespace: string, nc: NatsConnection, data
   if (store != null) {
     const names: string[] = []
     for await (const s of store.jsm.streams.names()) names.push(s)
-    for (const name of names.filter(n => n === `${namespace}_events` || n.startsWith(`KV_${namespace}_`))) {
+    // every stream of the namespace: events, tasks, and the KV buckets
+    for (const name of names.filter(n => n.startsWith(`${namespace}_`) || n.startsWith(`KV_${namespace}_`))) {
       await store.jsm.streams.delete(name).catch(() => {})
     }
   }

@@ -9,7 +9,9 @@ const { nc, namespace } = services
 const open = async (ns = namespace): Promise<Heartbeats> => await Heartbeats.open(nc, ns, { intervalMs: 20, timeoutMs: 1_000 })
 
 t.test('watching an empty bucket is ready at once', async t => {
-  const hb = await open(freshNamespace())
+  const empty = freshNamespace()
+  t.teardown(async () => { await services.store.jsm.streams.delete(`KV_${empty}_heartbeats`).catch(() => {}) })
+  const hb = await open(empty)
   await hb.watch()
   t.equal(hb.last('nobody'), undefined)
   t.notOk(hb.isAlive('nobody'))
